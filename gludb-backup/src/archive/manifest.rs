@@ -1,0 +1,59 @@
+//! The manifest: the archive's last member, proof that it is complete and
+//! what every member must hash to.
+
+use serde::{Deserialize, Serialize};
+
+/// The manifest's member name.
+pub const MANIFEST_NAME: &str = "gludb-manifest.json";
+
+/// The format name written into every manifest.
+pub const FORMAT: &str = "gludb-backup";
+
+/// The version of the archive format this crate writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What a backup holds: written as the last member of the archive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always `gludb-backup`.
+    pub format: String,
+    /// Format version (1).
+    pub format_version: u32,
+    /// When the backup started, RFC 3339 UTC.
+    pub created: String,
+    /// One entry per class member, in archive order.
+    pub members: Vec<MemberManifest>,
+}
+
+/// One class member of the archive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberManifest {
+    /// Member name, `<TypeName>--<table>.json`.
+    pub name: String,
+    /// The Rust type name (GLUDB's class name).
+    pub type_name: String,
+    /// The module the type was declared in.
+    pub module_path: String,
+    /// The table the records were read from (without any prefix).
+    pub table: String,
+    /// The type's index names at backup time (a schema fingerprint).
+    pub indexes: Vec<String>,
+    /// Number of records (lines).
+    pub records: u64,
+    /// Member size in bytes (values plus one `\n` each).
+    pub bytes: u64,
+    /// SHA-256 of the member's bytes, lowercase hex.
+    pub sha256: String,
+}
+
+impl Manifest {
+    /// A manifest of the current format.
+    pub fn new(created: String, members: Vec<MemberManifest>) -> Manifest {
+        Manifest {
+            format: FORMAT.to_owned(),
+            format_version: FORMAT_VERSION,
+            created,
+            members,
+        }
+    }
+}

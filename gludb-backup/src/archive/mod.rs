@@ -1,0 +1,18 @@
+//! The archive format, a contract with every reader old and new:
+//!
+//! - one gzip'd tar;
+//! - one member per class, `<TypeName>--<table>.json`, holding each record's
+//!   stored JSON verbatim, one per line, `\n`-terminated (what the original
+//!   Python GLUDB writes);
+//! - then, last, [`MANIFEST_NAME`]: counts, sizes and SHA-256 of every
+//!   member. Its presence means the backup is complete.
+//!
+//! Keys are `Backup_<UTC ISO-8601 time>.tar.gz` with `:` replaced by `_`.
+
+mod key;
+mod manifest;
+mod writer;
+
+pub use key::{backup_file_name, parse_backup_time};
+pub use manifest::{MANIFEST_NAME, Manifest, MemberManifest};
+pub(crate) use writer::ArchiveWriter;

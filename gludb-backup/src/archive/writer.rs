@@ -1,0 +1,187 @@
+//! Writes the archive: tar members streamed record by record through gzip
+//! into any `AsyncWrite` (the object store upload), with bounded memory.
+
+use std::{
+    io,
+    pin::Pin,
+    task::{Context, Poll, ready},
+};
+
+use async_compression::{Level, tokio::write::GzipEncoder};
+use futures_util::{Stream, stream::BoxStream};
+use gludb_core::{StoredRecord, TableStats, TypeInfo};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio_tar::{Builder, EntryType, Header};
+
+use super::{MANIFEST_NAME, Manifest, MemberManifest};
+use crate::{BackupError, Result};
+
+/// A gzip'd tar being written to `W`.
+pub(crate) struct ArchiveWriter<W: AsyncWrite + Unpin + Send> {
+    tar: Builder<GzipEncoder<W>>,
+    /// Modification time of every member (the backup's start), Unix seconds.
+    mtime: u64,
+}
+
+impl<W: AsyncWrite + Unpin + Send> ArchiveWriter<W> {
+    pub(crate) fn new(inner: W, compression_level: u32, mtime: u64) -> Self {
+        let level = Level::Precise(compression_level.clamp(1, 9) as i32);
+        ArchiveWriter {
+            tar: Builder::new_non_terminated(GzipEncoder::with_quality(inner, level)),
+            mtime,
+        }
+    }
+
+    /// The writer the archive goes to (to abort an upload after an error).
+    pub(crate) fn inner_mut(&mut self) -> &mut W {
+        self.tar.get_mut().get_mut()
+    }
+
+    /// Writes one class's member: exactly `stats.records` lines totalling
+    /// `stats.value_bytes + stats.records` bytes, or an error.
+    pub(crate) async fn write_member(
+        &mut self,
+        info: &TypeInfo,
+        table: &str,
+        stats: TableStats,
+        records: BoxStream<'static, gludb_core::Result<Vec<StoredRecord>>>,
+    ) -> Result<MemberManifest> {
+        let name = format!("{}.json", info.backup_name());
+        let size = stats.value_bytes + stats.records;
+        let mut reader = RecordReader::new(records, info.type_name());
+        let mut bounded = (&mut reader).take(size);
+        let header = self.header(size);
+        self.tar
+            .append_data(&mut header.clone(), &name, &mut bounded)
+            .await
+            .map_err(|e| BackupError::from_pipeline(e, "", &format!("writing {name}")))?;
+        // Anything past the announced size means the table changed under us.
+        let mut probe = [0u8; 1];
+        let extra = reader
+            .read(&mut probe)
+            .await
+            .map_err(|e| BackupError::from_pipeline(e, "", &format!("reading {name}")))?;
+        if reader.records != stats.records || reader.bytes != size || extra != 0 {
+            return Err(BackupError::SnapshotMismatch {
+                table: table.to_owned(),
+                detail: format!(
+                    "expected {} records / {size} bytes, read {} / {}{}",
+                    stats.records,
+                    reader.records,
+                    reader.bytes,
+                    if extra != 0 { " and more" } else { "" }
+                ),
+            });
+        }
+        Ok(MemberManifest {
+            name,
+            type_name: info.type_name().to_owned(),
+            module_path: info.module_path().to_owned(),
+            table: info.table().to_owned(),
+            indexes: info.indexes().iter().map(|s| (*s).to_owned()).collect(),
+            records: reader.records,
+            bytes: reader.bytes,
+            sha256: format!("{:x}", reader.hasher.finalize()),
+        })
+    }
+
+    /// Writes the manifest as the last member, the tar terminator and the
+    /// gzip trailer, then shuts the inner writer down (completing an upload).
+    pub(crate) async fn finish(&mut self, manifest: &Manifest) -> io::Result<()> {
+        let json = serde_json::to_vec_pretty(manifest).map_err(io::Error::other)?;
+        let mut header = self.header(json.len() as u64);
+        self.tar
+            .append_data(&mut header, MANIFEST_NAME, json.as_slice())
+            .await?;
+        self.tar.finish().await?;
+        self.tar.get_mut().shutdown().await
+    }
+
+    fn header(&self, size: u64) -> Header {
+        let mut header = Header::new_gnu();
+        header.set_entry_type(EntryType::Regular);
+        header.set_size(size);
+        header.set_mode(0o644);
+        header.set_mtime(self.mtime);
+        header
+    }
+}
+
+/// Reads a stream of record batches as JSON lines, hashing and counting
+/// what it hands out.
+struct RecordReader {
+    records_stream: BoxStream<'static, gludb_core::Result<Vec<StoredRecord>>>,
+    type_name: &'static str,
+    chunk: Vec<u8>,
+    position: usize,
+    done: bool,
+    hasher: Sha256,
+    records: u64,
+    bytes: u64,
+}
+
+impl RecordReader {
+    fn new(
+        records_stream: BoxStream<'static, gludb_core::Result<Vec<StoredRecord>>>,
+        type_name: &'static str,
+    ) -> Self {
+        RecordReader {
+            records_stream,
+            type_name,
+            chunk: Vec::new(),
+            position: 0,
+            done: false,
+            hasher: Sha256::new(),
+            records: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Turns a batch into the next chunk of JSON lines.
+    fn fill(&mut self, batch: Vec<StoredRecord>) -> io::Result<()> {
+        self.chunk.clear();
+        self.position = 0;
+        for record in batch {
+            // JSON lines: a value with a raw line break would split a record.
+            if record.value.as_bytes().contains(&b'\n') {
+                return Err(io::Error::other(BackupError::MultiLineRecord {
+                    type_name: self.type_name.to_owned(),
+                    id: record.id,
+                }));
+            }
+            self.chunk.extend_from_slice(record.value.as_bytes());
+            self.chunk.push(b'\n');
+            self.records += 1;
+        }
+        self.hasher.update(&self.chunk);
+        self.bytes += self.chunk.len() as u64;
+        Ok(())
+    }
+}
+
+impl AsyncRead for RecordReader {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            if self.position < self.chunk.len() {
+                let n = buf.remaining().min(self.chunk.len() - self.position);
+                let start = self.position;
+                buf.put_slice(&self.chunk[start..start + n]);
+                self.position += n;
+                return Poll::Ready(Ok(()));
+            }
+            if self.done {
+                return Poll::Ready(Ok(()));
+            }
+            match ready!(Pin::new(&mut self.records_stream).poll_next(cx)) {
+                Some(Ok(batch)) => self.fill(batch)?,
+                Some(Err(e)) => return Poll::Ready(Err(io::Error::other(e))),
+                None => self.done = true,
+            }
+        }
+    }
+}

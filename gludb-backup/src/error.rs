@@ -1,0 +1,156 @@
+//! The one error type of backups, listing, verification and restore.
+
+use std::io;
+
+/// Result with [`BackupError`].
+pub type Result<T, E = BackupError> = std::result::Result<T, E>;
+
+/// Everything that can go wrong with a backup or a restore. Messages say
+/// what to do next and never contain a secret key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackupError {
+    /// A credential or the bucket is missing: nothing was read or written.
+    #[error("missing {what}: pass it to `Backup::new` or set {env}")]
+    MissingCredential {
+        /// "access key", "secret key" or "bucket name".
+        what: &'static str,
+        /// Where it may come from instead.
+        env: &'static str,
+    },
+
+    /// The destination URL or an option is not usable.
+    #[error("invalid backup destination {destination}: {reason}")]
+    InvalidDestination {
+        /// The destination, without credentials.
+        destination: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// `run_backup` was called with no classes selected.
+    #[error("nothing to back up: select classes with `add_class` or `add_package` first")]
+    NothingSelected,
+
+    /// The object store refused the credentials (wrong key or secret, or
+    /// missing permission). Nothing was left in the bucket.
+    #[error("access to {destination} was denied while {context}: check the access key, the secret key and the bucket's permissions ({source})")]
+    AccessDenied {
+        /// The destination.
+        destination: String,
+        /// What was being done.
+        context: String,
+        /// The store's error.
+        #[source]
+        source: object_store::Error,
+    },
+
+    /// Any other object store error (after `object_store`'s own retries).
+    #[error("object store error at {destination} while {context}: {source}")]
+    Store {
+        /// The destination.
+        destination: String,
+        /// What was being done.
+        context: String,
+        /// The store's error.
+        #[source]
+        source: object_store::Error,
+    },
+
+    /// The data layer failed (database error, missing mapping, ...).
+    #[error(transparent)]
+    Database(#[from] gludb_core::Error),
+
+    /// A stored record's JSON spans several lines, which the archive's
+    /// JSON-lines format cannot hold verbatim.
+    #[error("record {id:?} of `{type_name}` contains a line break outside a JSON string; re-save it so it is stored on one line")]
+    MultiLineRecord {
+        /// The record's type.
+        type_name: String,
+        /// The record's id.
+        id: String,
+    },
+
+    /// A table changed size inside what should have been one snapshot.
+    #[error("table {table:?} changed while it was being read ({detail}); the backup was aborted")]
+    SnapshotMismatch {
+        /// The table.
+        table: String,
+        /// Expected against found.
+        detail: String,
+    },
+
+    /// The archive is not a usable backup.
+    #[error("backup {key} is not usable: {problem}")]
+    Archive {
+        /// The backup's key.
+        key: String,
+        /// What is wrong.
+        problem: String,
+    },
+
+    /// A local I/O error.
+    #[error("I/O error while {context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl BackupError {
+    /// Turns an I/O error from the archive pipeline back into the typed
+    /// error it carries (database, store), or an I/O error.
+    pub(crate) fn from_pipeline(error: io::Error, destination: &str, context: &str) -> Self {
+        let typed = error.get_ref().is_some_and(|e| {
+            e.is::<BackupError>() || e.is::<gludb_core::Error>() || e.is::<object_store::Error>()
+        });
+        if !typed {
+            return Self::io(context, error);
+        }
+        let Some(inner) = error.into_inner() else {
+            // Unreachable: `get_ref` returned Some above.
+            return Self::io(context, io::Error::other("an error without details"));
+        };
+        let inner = match inner.downcast::<BackupError>() {
+            Ok(backup) => return *backup,
+            Err(inner) => inner,
+        };
+        let inner = match inner.downcast::<gludb_core::Error>() {
+            Ok(db) => return BackupError::Database(*db),
+            Err(inner) => inner,
+        };
+        match inner.downcast::<object_store::Error>() {
+            Ok(store) => Self::store(destination, context, *store),
+            Err(inner) => Self::io(context, io::Error::other(inner)),
+        }
+    }
+
+    /// Classifies an object store error: refused credentials are their own case.
+    pub(crate) fn store(destination: &str, context: &str, source: object_store::Error) -> Self {
+        let destination = destination.to_owned();
+        let context = context.to_owned();
+        match source {
+            object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. } => BackupError::AccessDenied {
+                destination,
+                context,
+                source,
+            },
+            source => BackupError::Store {
+                destination,
+                context,
+                source,
+            },
+        }
+    }
+
+    pub(crate) fn io(context: &str, source: io::Error) -> Self {
+        BackupError::Io {
+            context: context.to_owned(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! What a finished backup reports.
+
+use serde::Serialize;
+
+/// One class in a [`BackupReport`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClassReport {
+    /// `<TypeName>--<table>`, the original's backup name.
+    pub name: String,
+    /// Records backed up.
+    pub records: u64,
+    /// Uncompressed bytes of the class's member.
+    pub bytes: u64,
+    /// SHA-256 of the member, as in the manifest.
+    pub sha256: String,
+}
+
+/// The outcome of a successful [`crate::Backup::run_backup`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BackupReport {
+    /// The bucket (or, for other stores, the destination) written to.
+    pub bucket: String,
+    /// The object's key, prefix included.
+    pub key: String,
+    /// The destination, without credentials.
+    pub destination: String,
+    /// Per-class counts, in archive order.
+    pub classes: Vec<ClassReport>,
+    /// Compressed size of the archive sent, in bytes.
+    pub archive_bytes: u64,
+    /// The human-readable log of the run (the original's `backup_log`).
+    pub log: Vec<String>,
+    /// Id of the `BackupHistory` record, if it could be saved.
+    pub history_id: Option<String>,
+}
+
+impl BackupReport {
+    /// `(bucket, key)`, what the original's `run_backup` returned.
+    pub fn location(&self) -> (&str, &str) {
+        (&self.bucket, &self.key)
+    }
+
+    /// Total records over all classes.
+    pub fn total_records(&self) -> u64 {
+        self.classes.iter().map(|c| c.records).sum()
+    }
+}

@@ -1,0 +1,103 @@
+//! Which classes a backup (or restore) covers: picked by type or by module,
+//! optionally with their bases, exactly as the original's `add_class` and
+//! `add_package`.
+
+use gludb_core::{Storable, TypeInfo, mro::mro, registry};
+
+/// An ordered set of registered types.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    classes: Vec<&'static TypeInfo>,
+    log: Vec<String>,
+}
+
+impl Selection {
+    /// Adds `T` and, with `include_bases`, every base in its method
+    /// resolution order. Returns how many classes were newly added.
+    pub fn add_class<T: Storable>(&mut self, include_bases: bool) -> usize {
+        self.add_type(T::type_info(), include_bases)
+    }
+
+    /// [`add_class`](Self::add_class) for a type known by its registry entry.
+    pub fn add_type(&mut self, info: &'static TypeInfo, include_bases: bool) -> usize {
+        let candidates = if include_bases {
+            // The MRO gives the original's order; a hierarchy with no MRO
+            // still has a well-defined set of bases to back up.
+            mro(info).unwrap_or_else(|_| all_bases(info))
+        } else {
+            vec![info]
+        };
+        let mut added = 0;
+        for class in candidates {
+            if !self.contains(class) {
+                self.classes.push(class);
+                self.log.push(format!("Adding class {}", class.backup_name()));
+                added += 1;
+            }
+        }
+        added
+    }
+
+    /// Adds every registered type declared in module `package` (or, with
+    /// `recurse`, below it) via [`add_type`](Self::add_type). Returns how
+    /// many classes were newly added; 0 (and a log line) if nothing matched.
+    ///
+    /// Only types of crates linked into the binary are registered: a crate
+    /// listed in `Cargo.toml` but never referenced from code is dropped by the
+    /// linker, with its types. Reference it (`use my_models as _;`).
+    pub fn add_package(&mut self, package: &str, recurse: bool, include_bases: bool) -> usize {
+        let found = registry::in_package(package, recurse);
+        if found.is_empty() {
+            let message = format!("Package {package} has no registered Storable types");
+            tracing::warn!(package, "{message}");
+            self.log.push(message);
+            return 0;
+        }
+        found
+            .into_iter()
+            .map(|info| self.add_type(info, include_bases))
+            .sum()
+    }
+
+    /// Adds every registered type.
+    pub fn add_all(&mut self) -> usize {
+        registry::all()
+            .into_iter()
+            .map(|info| self.add_type(info, false))
+            .sum()
+    }
+
+    /// Whether the type is selected.
+    pub fn contains(&self, info: &TypeInfo) -> bool {
+        self.classes.iter().any(|c| c.same_type(info))
+    }
+
+    /// The selected types, in the order they were added.
+    pub fn classes(&self) -> &[&'static TypeInfo] {
+        &self.classes
+    }
+
+    /// Whether nothing is selected.
+    pub fn is_empty(&self) -> bool {
+        self.classes.is_empty()
+    }
+
+    /// The log lines of the selection ("Adding class ...").
+    pub fn log(&self) -> &[String] {
+        &self.log
+    }
+}
+
+/// Every base reachable from `info` (itself first), depth first, once each.
+fn all_bases(info: &'static TypeInfo) -> Vec<&'static TypeInfo> {
+    let mut seen: Vec<&'static TypeInfo> = Vec::new();
+    let mut stack = vec![info];
+    while let Some(class) = stack.pop() {
+        if seen.iter().any(|s| s.same_type(class)) {
+            continue;
+        }
+        seen.push(class);
+        stack.extend(class.bases().collect::<Vec<_>>().into_iter().rev());
+    }
+    seen
+}

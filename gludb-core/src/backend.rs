@@ -1,0 +1,138 @@
+//! The one small trait every storage backend implements (SQLite, PostgreSQL),
+//! in the spirit of `object_store::ObjectStore`: rows are `(id, JSON text)`
+//! plus one text column per index.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use futures_util::stream::BoxStream;
+
+use crate::{Result, names::TableSpec};
+
+/// One stored record: its id and the JSON text exactly as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// The record's id (32 hex chars for records gludb created).
+    pub id: String,
+    /// The stored JSON text, verbatim.
+    pub value: String,
+}
+
+/// A record to write: id, JSON text, and one value per index of the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// The record's id.
+    pub id: String,
+    /// The JSON text to store.
+    pub value: String,
+    /// One value per [`TableSpec::indexes`] entry, same order.
+    pub index_values: Vec<String>,
+}
+
+/// Size of one table inside a [`Snapshot`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TableStats {
+    /// Whether the table exists at all.
+    pub exists: bool,
+    /// How many records it holds.
+    pub records: u64,
+    /// Sum of the stored values' UTF-8 byte lengths.
+    pub value_bytes: u64,
+}
+
+/// What a restore does with a record whose id is already in the target table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum RestoreMode {
+    /// Replace the stored record (upsert).
+    #[default]
+    Overwrite,
+    /// Keep the stored record, skip the one from the backup.
+    SkipExisting,
+    /// Fail, changing nothing, unless every target table is empty.
+    RefuseNonEmpty,
+}
+
+/// A storage backend. Implemented by [`crate::sqlite::Sqlite`]; application
+/// code talks to it through [`crate::Storable`] and [`crate::Databases`].
+#[async_trait]
+pub trait Backend: Debug + Send + Sync + 'static {
+    /// A short description for logs and errors, never containing secrets
+    /// (e.g. `sqlite:app.db`).
+    fn describe(&self) -> String;
+
+    /// The same number for every handle to the same open database, so that
+    /// a backup reads each database once, in one snapshot.
+    fn instance_id(&self) -> usize;
+
+    /// Creates the table and its index columns if they are missing.
+    async fn ensure_table(&self, spec: &TableSpec) -> Result<()>;
+
+    /// Inserts or replaces a record, keeping the stored `_create_date` of a
+    /// record that already exists.
+    async fn upsert(&self, spec: &TableSpec, row: Row) -> Result<()>;
+
+    /// The record with this id, if any.
+    async fn find_one(&self, table: &str, id: &str) -> Result<Option<StoredRecord>>;
+
+    /// The records whose index column `index` equals `value`, ordered by id.
+    async fn find_by_index(
+        &self,
+        table: &str,
+        index: &str,
+        value: &str,
+    ) -> Result<Vec<StoredRecord>>;
+
+    /// Every record of the table, ordered by id, read in pages so memory
+    /// stays bounded however large the table is.
+    fn find_all(&self, table: &str) -> BoxStream<'static, Result<StoredRecord>>;
+
+    /// Deletes the record; `true` if it existed.
+    async fn delete(&self, table: &str, id: &str) -> Result<bool>;
+
+    /// Closes the database: later operations fail with [`crate::Error::Closed`].
+    async fn close(&self) -> Result<()>;
+
+    /// Starts a read-only snapshot: every table read through it sees the
+    /// database at one point in time, whatever writers do meanwhile.
+    async fn snapshot(&self) -> Result<Box<dyn Snapshot>>;
+
+    /// Starts a write transaction for a restore: nothing it writes is visible
+    /// or kept until [`RestoreTransaction::commit`].
+    async fn begin_restore(&self) -> Result<Box<dyn RestoreTransaction>>;
+}
+
+/// A consistent read view of one database (see [`Backend::snapshot`]).
+#[async_trait]
+pub trait Snapshot: Send {
+    /// Record count and value bytes of a table; a missing table reports
+    /// `exists: false` and zeros.
+    async fn table_stats(&mut self, table: &str) -> Result<TableStats>;
+
+    /// The table's records in id order, in batches; empty for a missing table.
+    fn records(&mut self, table: &str) -> BoxStream<'static, Result<Vec<StoredRecord>>>;
+
+    /// Ends the snapshot.
+    async fn finish(self: Box<Self>) -> Result<()>;
+}
+
+/// One write transaction of a restore (see [`Backend::begin_restore`]).
+/// Dropping it without [`commit`](RestoreTransaction::commit) rolls back.
+#[async_trait]
+pub trait RestoreTransaction: Send {
+    /// Creates the table and its index columns if missing, inside the transaction.
+    async fn ensure_table(&mut self, spec: &TableSpec) -> Result<()>;
+
+    /// How many records the table holds now.
+    async fn count(&mut self, table: &str) -> Result<u64>;
+
+    /// Writes records verbatim; returns how many were written (skipped ones
+    /// in [`RestoreMode::SkipExisting`] are not counted).
+    async fn write(&mut self, spec: &TableSpec, rows: Vec<Row>, mode: RestoreMode) -> Result<u64>;
+
+    /// Makes everything written visible, at once.
+    async fn commit(self: Box<Self>) -> Result<()>;
+
+    /// Discards everything written.
+    async fn rollback(self: Box<Self>) -> Result<()>;
+}

@@ -1,0 +1,114 @@
+//! Which database stores which type: a default plus per-type mappings,
+//! resolved along the method resolution order like the original GLUDB.
+
+use std::{collections::HashMap, fmt, sync::Arc};
+
+use crate::{
+    Backend, Error, Result, Storable, TypeInfo, mro::mro, names::TableSpec,
+    names::validate_identifier,
+};
+
+/// The database configuration of an application: a value you pass around, so
+/// tests (and tenants) can each have their own.
+///
+/// ```
+/// # async fn demo() -> gludb_core::Result<()> {
+/// use gludb_core::{Databases, sqlite::Sqlite};
+/// let dbs = Databases::new(Sqlite::open_in_memory().await?)
+///     .with_table_prefix("myapp")?; // tables are named `myapp_<table>`
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Default)]
+pub struct Databases {
+    default: Option<Arc<dyn Backend>>,
+    by_type: HashMap<String, Arc<dyn Backend>>,
+    prefix: Option<String>,
+}
+
+impl fmt::Debug for Databases {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mapped: HashMap<_, _> = self
+            .by_type
+            .iter()
+            .map(|(t, db)| (t.as_str(), db.describe()))
+            .collect();
+        f.debug_struct("Databases")
+            .field("default", &self.default.as_ref().map(|db| db.describe()))
+            .field("by_type", &mapped)
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+impl Databases {
+    /// A configuration whose default database is `default`.
+    pub fn new(default: impl Backend) -> Self {
+        Self {
+            default: Some(Arc::new(default)),
+            ..Self::default()
+        }
+    }
+
+    /// A configuration with no default: every type needs a mapping.
+    pub fn without_default() -> Self {
+        Self::default()
+    }
+
+    /// Stores `T` (and every type that has `T` as a base, unless it or a
+    /// nearer base is mapped itself) in `db`.
+    pub fn map<T: Storable>(self, db: impl Backend) -> Self {
+        self.map_shared::<T>(Arc::new(db))
+    }
+
+    /// Like [`map`](Self::map), for a database handle already shared.
+    pub fn map_shared<T: Storable>(mut self, db: Arc<dyn Backend>) -> Self {
+        self.by_type.insert(T::type_info().full_name(), db);
+        self
+    }
+
+    /// Prefixes every table name: `<prefix>_<table>`.
+    pub fn with_table_prefix(mut self, prefix: impl Into<String>) -> Result<Self> {
+        let prefix = prefix.into();
+        validate_identifier("table prefix", &prefix)?;
+        self.prefix = Some(prefix);
+        Ok(self)
+    }
+
+    /// The default database, if any.
+    pub fn default_database(&self) -> Option<&Arc<dyn Backend>> {
+        self.default.as_ref()
+    }
+
+    /// The database that stores `info`'s type: the first explicit mapping
+    /// along its method resolution order, else the default.
+    pub fn database_for(&self, info: &'static TypeInfo) -> Result<&Arc<dyn Backend>> {
+        if !self.by_type.is_empty() {
+            for class in mro(info)? {
+                if let Some(db) = self.by_type.get(&class.full_name()) {
+                    return Ok(db);
+                }
+            }
+        }
+        self.default.as_ref().ok_or_else(|| Error::NoDatabase {
+            type_name: info.type_name().to_owned(),
+        })
+    }
+
+    /// The table name `info`'s records live in, prefix included.
+    pub fn table_name(&self, info: &TypeInfo) -> String {
+        match &self.prefix {
+            Some(prefix) => format!("{prefix}_{}", info.table()),
+            None => info.table().to_owned(),
+        }
+    }
+
+    /// The validated table and index names of `info`'s type.
+    pub fn table_spec(&self, info: &TypeInfo) -> Result<TableSpec> {
+        TableSpec::new(self.table_name(info), info.indexes())
+    }
+
+    /// Database and validated table of `info`'s type in one call.
+    pub fn resolve(&self, info: &'static TypeInfo) -> Result<(&Arc<dyn Backend>, TableSpec)> {
+        Ok((self.database_for(info)?, self.table_spec(info)?))
+    }
+}

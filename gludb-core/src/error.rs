@@ -1,0 +1,128 @@
+//! The one error type of the data layer.
+
+/// Result with the data layer's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the data layer. Every variant names the
+/// type, table or record it concerns, so a message says what to fix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No database is mapped for the type or any of its bases, and there is no default.
+    #[error("no database for `{type_name}`: map one for it (or a base) with `Databases::map`, or set a default")]
+    NoDatabase {
+        /// The type that needed a database.
+        type_name: String,
+    },
+
+    /// A table, index or prefix name that is not a plain SQL identifier.
+    #[error("invalid {kind} name {name:?}: {reason}")]
+    InvalidName {
+        /// What the name is for: "table", "index", "table prefix".
+        kind: &'static str,
+        /// The rejected name.
+        name: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+
+    /// The bases declared with `#[gludb(bases(...))]` have no C3 linearisation.
+    #[error("inconsistent bases for `{type_name}`: {detail}")]
+    InconsistentHierarchy {
+        /// The type whose method resolution order was asked for.
+        type_name: String,
+        /// Which bases conflict.
+        detail: String,
+    },
+
+    /// `find_by_index` named an index the type does not declare.
+    #[error("`{type_name}` has no index `{index}` (declared: {declared:?})")]
+    UnknownIndex {
+        /// The type queried.
+        type_name: String,
+        /// The index asked for.
+        index: String,
+        /// The indexes the type declares.
+        declared: &'static [&'static str],
+    },
+
+    /// The table does not exist: call `ensure_table` first.
+    #[error("table {table:?} does not exist: call `ensure_table` for its type first")]
+    UnknownTable {
+        /// The missing table (with prefix).
+        table: String,
+    },
+
+    /// A stored record could not be decoded into its type (malformed JSON or a
+    /// shape that does not match the type).
+    #[error("record {id:?} in table {table:?} does not decode into `{type_name}`: {source}")]
+    Decode {
+        /// The type the record should decode into.
+        type_name: String,
+        /// The table it was read from.
+        table: String,
+        /// The record's id.
+        id: String,
+        /// What serde_json said.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// An object could not be turned into a stored record.
+    #[error("`{type_name}` cannot be stored: {reason}")]
+    Encode {
+        /// The type being saved.
+        type_name: String,
+        /// Why (serde's message, or "it does not serialize to a JSON object").
+        reason: String,
+    },
+
+    /// The database was closed with `close()`.
+    #[error("the database {database} is closed")]
+    Closed {
+        /// Which database (as [`crate::Backend::describe`] gives it).
+        database: String,
+    },
+
+    /// An error from SQLite.
+    #[error("SQLite error while {context}: {source}")]
+    Sqlite {
+        /// What the data layer was doing.
+        context: String,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// Any other backend error (e.g. PostgreSQL), with what was being done.
+    #[error("{backend} error while {context}: {source}")]
+    Backend {
+        /// The backend's name.
+        backend: &'static str,
+        /// What the data layer was doing.
+        context: String,
+        /// The backend's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// A restore found the target table not empty in `RestoreMode::RefuseNonEmpty`.
+    #[error("table {table:?} is not empty: restore refuses to mix records (choose overwrite or skip-existing)")]
+    TableNotEmpty {
+        /// The table that holds records.
+        table: String,
+    },
+
+    /// A blocking database task was cancelled or panicked.
+    #[error("a database task failed: {0}")]
+    Task(String),
+}
+
+impl Error {
+    pub(crate) fn sqlite(context: impl Into<String>, source: rusqlite::Error) -> Self {
+        Error::Sqlite {
+            context: context.into(),
+            source,
+        }
+    }
+}

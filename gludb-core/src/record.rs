@@ -1,0 +1,70 @@
+//! How an object becomes a stored record: its serde JSON plus GLUDB's
+//! automatic keys `id`, `_create_date` and `_last_update`.
+
+use serde_json::Value;
+
+use crate::{Error, Result, Storable};
+
+/// A new record id: a UUID4 as 32 lowercase hex chars, as GLUDB makes them.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// The current time in GLUDB's format, e.g. `UTC:2026-11-27T02:00:00.123456`.
+pub fn now_timestamp() -> String {
+    format_timestamp(time::OffsetDateTime::now_utc())
+}
+
+/// Formats a UTC time in GLUDB's `UTC:YYYY-MM-DDTHH:MM:SS.ffffff` format.
+pub fn format_timestamp(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "UTC:{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.microsecond()
+    )
+}
+
+/// The JSON text stored for `object`: its fields, `id`, and both timestamps
+/// set to `now` (the backend keeps an existing record's `_create_date`).
+pub(crate) fn encode<T: Storable>(object: &T, now: &str) -> Result<String> {
+    let type_name = T::type_info().type_name();
+    let encode_error = |reason: String| Error::Encode {
+        type_name: type_name.to_owned(),
+        reason,
+    };
+    let value = serde_json::to_value(object).map_err(|e| encode_error(e.to_string()))?;
+    let Value::Object(mut fields) = value else {
+        return Err(encode_error(
+            "it does not serialize to a JSON object (check its serde attributes)".into(),
+        ));
+    };
+    fields.insert("id".into(), Value::String(object.id().to_owned()));
+    fields.insert("_create_date".into(), Value::String(now.to_owned()));
+    fields.insert("_last_update".into(), Value::String(now.to_owned()));
+    serde_json::to_string(&fields).map_err(|e| encode_error(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_32_lowercase_hex_chars() {
+        let id = new_id();
+        assert_eq!(id.len(), 32);
+        assert!(id.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')));
+        assert_ne!(id, new_id());
+    }
+
+    #[test]
+    fn timestamps_use_gludbs_format() {
+        let t = time::macros::datetime!(2026-11-27 02:03:04.000123 UTC);
+        assert_eq!(format_timestamp(t), "UTC:2026-11-27T02:03:04.000123");
+    }
+}

@@ -1,0 +1,293 @@
+//! SQLite, the embedded default backend: a file, or a database in memory.
+//!
+//! Each open database has one connection on its own thread for ordinary
+//! operations; a backup snapshot and a restore each get a connection of their
+//! own, so they neither block nor see half of the other's work. Files use
+//! WAL, so readers and a writer proceed together.
+
+mod restore;
+mod snapshot;
+mod sql;
+mod worker;
+
+use std::{
+    collections::VecDeque,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use futures_util::stream::{self, BoxStream, StreamExt};
+use rusqlite::{Connection, OpenFlags};
+
+use crate::{
+    Backend, Error, RestoreTransaction, Result, Row, Snapshot, StoredRecord, TableSpec,
+};
+use worker::Worker;
+
+/// How many records one `find_all` page reads.
+const PAGE_SIZE: usize = 500;
+
+/// How long a writer waits for a lock held by another connection.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where the database lives.
+#[derive(Debug, Clone)]
+enum Location {
+    File(PathBuf),
+    /// A `memdb` database shared by this process's connections under a
+    /// unique name, so snapshots and restores can open their own connection.
+    Memory(String),
+}
+
+/// A SQLite database (a file, or in memory). Cheap to clone: clones share
+/// the connection.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> gludb_core::Result<()> {
+/// use gludb_core::{Databases, sqlite::Sqlite};
+/// let dir = tempfile::tempdir().unwrap();
+/// let dbs = Databases::new(Sqlite::open(dir.path().join("app.sqlite")).await?);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Sqlite {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    location: Location,
+    description: String,
+    /// `None` once closed.
+    worker: Mutex<Option<Worker>>,
+}
+
+impl Sqlite {
+    /// Opens (creating if missing) the database file at `path`.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Sqlite> {
+        let path = path.as_ref().to_path_buf();
+        Self::start(Location::File(path.clone()), format!("sqlite:{}", path.display())).await
+    }
+
+    /// A new, empty database in memory, private to this handle and its clones.
+    pub async fn open_in_memory() -> Result<Sqlite> {
+        let name = format!("file:/gludb-{}?vfs=memdb", crate::record::new_id());
+        Self::start(Location::Memory(name), "sqlite::memory:".to_owned()).await
+    }
+
+    async fn start(location: Location, description: String) -> Result<Sqlite> {
+        let worker = open_worker(&location, &description, Mode::Main).await?;
+        Ok(Sqlite {
+            inner: Arc::new(Inner {
+                location,
+                description,
+                worker: Mutex::new(Some(worker)),
+            }),
+        })
+    }
+
+    fn worker(&self) -> Result<Worker> {
+        self.inner
+            .worker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or_else(|| Error::Closed {
+                database: self.inner.description.clone(),
+            })
+    }
+
+    /// A new connection of its own (for a snapshot or a restore), refused
+    /// once the database is closed.
+    async fn own_connection(&self, mode: Mode) -> Result<Worker> {
+        self.worker()?;
+        open_worker(&self.inner.location, &self.inner.description, mode).await
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    Main,
+    Snapshot,
+    Restore,
+}
+
+async fn open_worker(location: &Location, description: &str, mode: Mode) -> Result<Worker> {
+    let location = location.clone();
+    let context = format!("opening {description}");
+    Worker::start(description.to_owned(), move || {
+        open_connection(&location, mode).map_err(|e| Error::sqlite(context, e))
+    })
+    .await
+}
+
+fn open_connection(location: &Location, mode: Mode) -> rusqlite::Result<Connection> {
+    let conn = match location {
+        Location::File(path) => Connection::open(path)?,
+        Location::Memory(uri) => Connection::open_with_flags(
+            uri,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?,
+    };
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    if let (Location::File(_), Mode::Main) = (location, mode) {
+        // WAL lets a backup's snapshot read while the application writes.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+    }
+    Ok(conn)
+}
+
+#[async_trait]
+impl Backend for Sqlite {
+    fn describe(&self) -> String {
+        self.inner.description.clone()
+    }
+
+    fn instance_id(&self) -> usize {
+        Arc::as_ptr(&self.inner) as usize
+    }
+
+    async fn ensure_table(&self, spec: &TableSpec) -> Result<()> {
+        let spec = spec.clone();
+        self.worker()?
+            .call(move |conn| {
+                sql::ensure_table(conn, &spec)
+                    .map_err(|e| Error::sqlite(format!("creating table {:?}", spec.table), e))
+            })
+            .await
+    }
+
+    async fn upsert(&self, spec: &TableSpec, row: Row) -> Result<()> {
+        let spec = spec.clone();
+        self.worker()?
+            .call(move |conn| {
+                sql::write_row(conn, &sql::upsert_sql(&spec), &row)
+                    .map(drop)
+                    .map_err(|e| {
+                        sql::error(
+                            format!("saving record {:?} in {:?}", row.id, spec.table),
+                            &spec.table,
+                            e,
+                        )
+                    })
+            })
+            .await
+    }
+
+    async fn find_one(&self, table: &str, id: &str) -> Result<Option<StoredRecord>> {
+        let (table, id) = (table.to_owned(), id.to_owned());
+        self.worker()?
+            .call(move |conn| {
+                sql::find_one(conn, &table, &id).map_err(|e| {
+                    sql::error(format!("reading record {id:?} of {table:?}"), &table, e)
+                })
+            })
+            .await
+    }
+
+    async fn find_by_index(
+        &self,
+        table: &str,
+        index: &str,
+        value: &str,
+    ) -> Result<Vec<StoredRecord>> {
+        let (table, index, value) = (table.to_owned(), index.to_owned(), value.to_owned());
+        self.worker()?
+            .call(move |conn| sql::find_by_index(conn, &table, &index, &value))
+            .await
+    }
+
+    fn find_all(&self, table: &str) -> BoxStream<'static, Result<StoredRecord>> {
+        // Keyset pagination: each page is a short read, so a caller that
+        // saves while iterating neither deadlocks nor holds a lock.
+        struct Pages {
+            db: Sqlite,
+            table: String,
+            after: Option<String>,
+            buffer: VecDeque<StoredRecord>,
+            done: bool,
+        }
+        let pages = Pages {
+            db: self.clone(),
+            table: table.to_owned(),
+            after: Some(String::new()),
+            buffer: VecDeque::new(),
+            done: false,
+        };
+        stream::unfold(pages, |mut pages| async move {
+            loop {
+                if let Some(record) = pages.buffer.pop_front() {
+                    return Some((Ok(record), pages));
+                }
+                if pages.done {
+                    return None;
+                }
+                let after = pages.after.take().unwrap_or_default();
+                let table = pages.table.clone();
+                let page = match pages.db.worker() {
+                    Ok(worker) => {
+                        worker
+                            .call(move |conn| {
+                                sql::page_after(conn, &table, &after, PAGE_SIZE).map_err(|e| {
+                                    sql::error(format!("reading all of {table:?}"), &table, e)
+                                })
+                            })
+                            .await
+                    }
+                    Err(e) => Err(e),
+                };
+                match page {
+                    Ok(page) => {
+                        pages.done = page.len() < PAGE_SIZE;
+                        pages.after = page.last().map(|r| r.id.clone());
+                        pages.buffer.extend(page);
+                    }
+                    Err(e) => {
+                        pages.done = true;
+                        return Some((Err(e), pages));
+                    }
+                }
+            }
+        })
+        .boxed()
+    }
+
+    async fn delete(&self, table: &str, id: &str) -> Result<bool> {
+        let (table, id) = (table.to_owned(), id.to_owned());
+        self.worker()?
+            .call(move |conn| {
+                sql::delete(conn, &table, &id).map_err(|e| {
+                    sql::error(format!("deleting record {id:?} of {table:?}"), &table, e)
+                })
+            })
+            .await
+    }
+
+    async fn close(&self) -> Result<()> {
+        // Dropping the handle ends the thread, which closes the connection
+        // once queued jobs are done.
+        self.inner
+            .worker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        Ok(())
+    }
+
+    async fn snapshot(&self) -> Result<Box<dyn Snapshot>> {
+        let worker = self.own_connection(Mode::Snapshot).await?;
+        Ok(Box::new(snapshot::SqliteSnapshot::begin(worker).await?))
+    }
+
+    async fn begin_restore(&self) -> Result<Box<dyn RestoreTransaction>> {
+        let worker = self.own_connection(Mode::Restore).await?;
+        Ok(Box::new(restore::SqliteRestore::begin(worker).await?))
+    }
+}

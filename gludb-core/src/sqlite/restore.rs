@@ -1,0 +1,111 @@
+//! A restore's write transaction: one connection, `BEGIN IMMEDIATE` until
+//! commit, so a failed restore leaves the database as it was.
+
+use async_trait::async_trait;
+
+use super::{sql, worker::Worker};
+use crate::{Error, RestoreMode, RestoreTransaction, Result, Row, TableSpec};
+
+pub(crate) struct SqliteRestore {
+    /// `None` after commit or rollback.
+    worker: Option<Worker>,
+}
+
+impl SqliteRestore {
+    pub(crate) async fn begin(worker: Worker) -> Result<Self> {
+        worker
+            .call(|conn| {
+                conn.execute_batch("BEGIN IMMEDIATE")
+                    .map_err(|e| Error::sqlite("starting a restore transaction", e))
+            })
+            .await?;
+        Ok(Self {
+            worker: Some(worker),
+        })
+    }
+
+    fn worker(&self) -> Result<&Worker> {
+        self.worker
+            .as_ref()
+            .ok_or_else(|| Error::Task("the restore transaction has already ended".into()))
+    }
+
+    async fn end(mut self: Box<Self>, statement: &'static str) -> Result<()> {
+        let worker = self.worker.take();
+        match worker {
+            Some(worker) => {
+                worker
+                    .call(move |conn| {
+                        conn.execute_batch(statement)
+                            .map_err(|e| Error::sqlite("ending a restore transaction", e))
+                    })
+                    .await
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for SqliteRestore {
+    fn drop(&mut self) {
+        if let Some(worker) = self.worker.take() {
+            // Not committed: roll back before the connection closes (closing
+            // would roll back too; being explicit keeps the intent visible).
+            let _ = worker.spawn(|conn| {
+                let _ = conn.execute_batch("ROLLBACK");
+            });
+        }
+    }
+}
+
+#[async_trait]
+impl RestoreTransaction for SqliteRestore {
+    async fn ensure_table(&mut self, spec: &TableSpec) -> Result<()> {
+        let spec = spec.clone();
+        self.worker()?
+            .call(move |conn| {
+                sql::ensure_table(conn, &spec)
+                    .map_err(|e| Error::sqlite(format!("creating table {:?}", spec.table), e))
+            })
+            .await
+    }
+
+    async fn count(&mut self, table: &str) -> Result<u64> {
+        let table = table.to_owned();
+        self.worker()?
+            .call(move |conn| {
+                sql::count(conn, &table)
+                    .map_err(|e| sql::error(format!("counting {table:?}"), &table, e))
+            })
+            .await
+    }
+
+    async fn write(&mut self, spec: &TableSpec, rows: Vec<Row>, mode: RestoreMode) -> Result<u64> {
+        let spec = spec.clone();
+        self.worker()?
+            .call(move |conn| {
+                let statement = sql::restore_sql(&spec, mode);
+                let mut written = 0;
+                for row in &rows {
+                    let changed = sql::write_row(conn, &statement, row).map_err(|e| {
+                        sql::error(
+                            format!("restoring record {:?} into {:?}", row.id, spec.table),
+                            &spec.table,
+                            e,
+                        )
+                    })?;
+                    written += changed as u64;
+                }
+                Ok(written)
+            })
+            .await
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
+        self.end("COMMIT").await
+    }
+
+    async fn rollback(self: Box<Self>) -> Result<()> {
+        self.end("ROLLBACK").await
+    }
+}

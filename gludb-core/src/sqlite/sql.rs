@@ -1,0 +1,199 @@
+//! The SQL statements of the SQLite backend. Every table and column name
+//! reaching here went through [`crate::names`], so quoting is exact.
+
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+
+use crate::{
+    Error, Result, RestoreMode, Row, StoredRecord, TableSpec, TableStats,
+    names::{quote, validate_identifier},
+};
+
+/// Maps rusqlite's errors to ours: a missing table becomes
+/// [`Error::UnknownTable`], the rest keep their context.
+pub(crate) fn error(context: impl Into<String>, table: &str, e: rusqlite::Error) -> Error {
+    let missing_table = matches!(&e, rusqlite::Error::SqliteFailure(_, Some(msg))
+        if msg.starts_with("no such table"));
+    if missing_table {
+        Error::UnknownTable {
+            table: table.to_owned(),
+        }
+    } else {
+        Error::sqlite(context, e)
+    }
+}
+
+/// `CREATE TABLE IF NOT EXISTS` plus any index columns the table lacks (a
+/// type may gain an index after its table was created).
+pub(crate) fn ensure_table(conn: &Connection, spec: &TableSpec) -> rusqlite::Result<()> {
+    let table = quote(&spec.table);
+    let mut columns = String::from("id text primary key, value text");
+    for index in &spec.indexes {
+        columns.push_str(&format!(", {} text", quote(index)));
+    }
+    conn.execute_batch(&format!("CREATE TABLE IF NOT EXISTS {table} ({columns})"))?;
+    let existing: Vec<String> = conn
+        .prepare(&format!("SELECT name FROM pragma_table_info('{}')", spec.table))?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for index in &spec.indexes {
+        if !existing.iter().any(|c| c == index) {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {} text", quote(index)))?;
+        }
+        let index_name = quote(&format!("{}_{}_idx", spec.table, index));
+        conn.execute_batch(&format!(
+            "CREATE INDEX IF NOT EXISTS {index_name} ON {table} ({})",
+            quote(index)
+        ))?;
+    }
+    Ok(())
+}
+
+fn insert_head(spec: &TableSpec) -> String {
+    let mut columns = String::from("id, value");
+    let mut placeholders = String::from("?1, ?2");
+    for (i, index) in spec.indexes.iter().enumerate() {
+        columns.push_str(&format!(", {}", quote(index)));
+        placeholders.push_str(&format!(", ?{}", i + 3));
+    }
+    format!(
+        "INSERT INTO {} ({columns}) VALUES ({placeholders})",
+        quote(&spec.table)
+    )
+}
+
+fn index_updates(spec: &TableSpec) -> String {
+    spec.indexes
+        .iter()
+        .map(|index| format!(", {0} = excluded.{0}", quote(index)))
+        .collect()
+}
+
+/// Upsert that keeps the stored `_create_date` (one statement, so atomic).
+pub(crate) fn upsert_sql(spec: &TableSpec) -> String {
+    let table = quote(&spec.table);
+    format!(
+        "{} ON CONFLICT(id) DO UPDATE SET value = json_set(excluded.value, '$._create_date', \
+         coalesce(json_extract({table}.value, '$._create_date'), \
+         json_extract(excluded.value, '$._create_date'))){}",
+        insert_head(spec),
+        index_updates(spec)
+    )
+}
+
+/// The statement a restore writes with: values verbatim.
+pub(crate) fn restore_sql(spec: &TableSpec, mode: RestoreMode) -> String {
+    match mode {
+        RestoreMode::SkipExisting => format!("{} ON CONFLICT(id) DO NOTHING", insert_head(spec)),
+        RestoreMode::RefuseNonEmpty => insert_head(spec),
+        // Overwrite, and any later mode, replaces the stored record.
+        _ => format!(
+            "{} ON CONFLICT(id) DO UPDATE SET value = excluded.value{}",
+            insert_head(spec),
+            index_updates(spec)
+        ),
+    }
+}
+
+/// Runs a prepared insert/upsert for one row; returns the rows changed.
+pub(crate) fn write_row(conn: &Connection, sql: &str, row: &Row) -> rusqlite::Result<usize> {
+    let mut statement = conn.prepare_cached(sql)?;
+    let params = [row.id.as_str(), row.value.as_str()]
+        .into_iter()
+        .chain(row.index_values.iter().map(String::as_str));
+    statement.execute(params_from_iter(params))
+}
+
+fn record(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRecord> {
+    Ok(StoredRecord {
+        id: row.get(0)?,
+        value: row.get(1)?,
+    })
+}
+
+pub(crate) fn find_one(
+    conn: &Connection,
+    table: &str,
+    id: &str,
+) -> rusqlite::Result<Option<StoredRecord>> {
+    conn.prepare_cached(&format!(
+        "SELECT id, value FROM {} WHERE id = ?1",
+        quote(table)
+    ))?
+    .query_row([id], record)
+    .optional()
+}
+
+pub(crate) fn find_by_index(
+    conn: &Connection,
+    table: &str,
+    index: &str,
+    value: &str,
+) -> Result<Vec<StoredRecord>> {
+    validate_identifier("index", index)?;
+    let sql = format!(
+        "SELECT id, value FROM {} WHERE {} = ?1 ORDER BY id",
+        quote(table),
+        quote(index)
+    );
+    let query = || -> rusqlite::Result<Vec<StoredRecord>> {
+        conn.prepare_cached(&sql)?
+            .query_map([value], record)?
+            .collect()
+    };
+    query().map_err(|e| error(format!("finding by index {index:?} in {table:?}"), table, e))
+}
+
+/// One page of `find_all`: the records after `after` in id order.
+pub(crate) fn page_after(
+    conn: &Connection,
+    table: &str,
+    after: &str,
+    limit: usize,
+) -> rusqlite::Result<Vec<StoredRecord>> {
+    conn.prepare_cached(&format!(
+        "SELECT id, value FROM {} WHERE id > ?1 ORDER BY id LIMIT ?2",
+        quote(table)
+    ))?
+    .query_map(params![after, limit as i64], record)?
+    .collect()
+}
+
+pub(crate) fn delete(conn: &Connection, table: &str, id: &str) -> rusqlite::Result<bool> {
+    let changed = conn
+        .prepare_cached(&format!("DELETE FROM {} WHERE id = ?1", quote(table)))?
+        .execute([id])?;
+    Ok(changed > 0)
+}
+
+pub(crate) fn table_exists(conn: &Connection, table: &str) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")?
+        .exists([table])
+}
+
+pub(crate) fn count(conn: &Connection, table: &str) -> rusqlite::Result<u64> {
+    conn.query_row(
+        &format!("SELECT count(*) FROM {}", quote(table)),
+        [],
+        |row| row.get::<_, i64>(0),
+    )
+    .map(|n| n.max(0) as u64)
+}
+
+pub(crate) fn table_stats(conn: &Connection, table: &str) -> rusqlite::Result<TableStats> {
+    if !table_exists(conn, table)? {
+        return Ok(TableStats::default());
+    }
+    let (records, value_bytes) = conn.query_row(
+        &format!(
+            "SELECT count(*), coalesce(sum(length(CAST(value AS BLOB))), 0) FROM {}",
+            quote(table)
+        ),
+        [],
+        |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
+    )?;
+    Ok(TableStats {
+        exists: true,
+        records: records.max(0) as u64,
+        value_bytes: value_bytes.max(0) as u64,
+    })
+}

@@ -1,0 +1,155 @@
+//! The `Storable` trait: what `#[derive(Storable)]` implements, and the data
+//! operations every stored type gets.
+
+use std::future::Future;
+
+use futures_util::{StreamExt, stream::BoxStream};
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::{
+    Databases, Error, Result, RecordKeys, StoredRecord, TypeInfo,
+    backend::Row,
+    record::{self, new_id, now_timestamp},
+};
+
+/// A type stored by gludb: one JSON record per object, in the table named by
+/// `#[gludb(table = "...")]`. Implement it with `#[derive(Storable)]`.
+///
+/// ```
+/// use gludb_core::{Databases, Storable, sqlite::Sqlite};
+///
+/// #[derive(gludb_derive::Storable, serde::Serialize, serde::Deserialize)]
+/// #[gludb(table = "Note", crate = "gludb_core")] // plain `#[gludb(table = "Note")]` via the `gludb` crate
+/// struct Note { id: String, text: String }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> gludb_core::Result<()> {
+/// let dbs = Databases::new(Sqlite::open_in_memory().await?);
+/// Note::ensure_table(&dbs).await?;
+/// let mut note = Note { id: String::new(), text: "hello".into() };
+/// note.save(&dbs).await?;
+/// assert_eq!(note.id.len(), 32);
+/// let found = Note::find_one(&dbs, &note.id).await?.expect("just saved");
+/// assert_eq!(found.text, "hello");
+/// # Ok(()) }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not Storable",
+    label = "not a `#[derive(Storable)]` type",
+    note = "only types with `#[derive(Storable)]` can be stored, backed up, or named in `bases(...)`"
+)]
+pub trait Storable: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The type's registry entry.
+    fn type_info() -> &'static TypeInfo;
+
+    /// The object's id (empty until first saved).
+    fn id(&self) -> &str;
+
+    /// Sets the object's id.
+    fn set_id(&mut self, id: String);
+
+    /// One value per declared index, in declaration order.
+    fn index_values(&self) -> Vec<String>;
+
+    /// Creates the type's table (and index columns) if it is missing.
+    fn ensure_table(dbs: &Databases) -> impl Future<Output = Result<()>> + Send {
+        async move {
+            let (db, spec) = dbs.resolve(Self::type_info())?;
+            db.ensure_table(&spec).await
+        }
+    }
+
+    /// Inserts or updates the object. An empty id is replaced by a new one
+    /// first; `_last_update` is set to now and `_create_date` is kept from the
+    /// stored record (set to now for a new one).
+    fn save(&mut self, dbs: &Databases) -> impl Future<Output = Result<()>> + Send {
+        async move {
+            let (db, spec) = dbs.resolve(Self::type_info())?;
+            if self.id().is_empty() {
+                self.set_id(new_id());
+            }
+            let value = record::encode(self, &now_timestamp())?;
+            let row = Row {
+                id: self.id().to_owned(),
+                value,
+                index_values: self.index_values(),
+            };
+            db.upsert(&spec, row).await
+        }
+    }
+
+    /// The object with this id, if stored.
+    fn find_one(dbs: &Databases, id: &str) -> impl Future<Output = Result<Option<Self>>> + Send {
+        async move {
+            let (db, spec) = dbs.resolve(Self::type_info())?;
+            match db.find_one(&spec.table, id).await? {
+                Some(record) => decode::<Self>(&spec.table, &record).map(Some),
+                None => Ok(None),
+            }
+        }
+    }
+
+    /// Every stored object, as a stream read page by page (memory stays
+    /// bounded however many there are).
+    fn find_all(dbs: &Databases) -> BoxStream<'static, Result<Self>> {
+        match dbs.resolve(Self::type_info()) {
+            Ok((db, spec)) => db
+                .find_all(&spec.table)
+                .map(move |record| decode::<Self>(&spec.table, &record?))
+                .boxed(),
+            Err(e) => futures_util::stream::once(async move { Err(e) }).boxed(),
+        }
+    }
+
+    /// The objects whose index `index` has the value `value`.
+    fn find_by_index(
+        dbs: &Databases,
+        index: &str,
+        value: &str,
+    ) -> impl Future<Output = Result<Vec<Self>>> + Send {
+        async move {
+            let info = Self::type_info();
+            if !info.indexes().contains(&index) {
+                return Err(Error::UnknownIndex {
+                    type_name: info.type_name().to_owned(),
+                    index: index.to_owned(),
+                    declared: info.indexes(),
+                });
+            }
+            let (db, spec) = dbs.resolve(info)?;
+            db.find_by_index(&spec.table, index, value)
+                .await?
+                .iter()
+                .map(|record| decode::<Self>(&spec.table, record))
+                .collect()
+        }
+    }
+
+    /// Deletes the stored object; `true` if it was stored.
+    fn delete(&self, dbs: &Databases) -> impl Future<Output = Result<bool>> + Send {
+        async move {
+            let (db, spec) = dbs.resolve(Self::type_info())?;
+            db.delete(&spec.table, self.id()).await
+        }
+    }
+}
+
+fn decode<T: Storable>(table: &str, record: &StoredRecord) -> Result<T> {
+    serde_json::from_str(&record.value).map_err(|source| Error::Decode {
+        type_name: T::type_info().type_name().to_owned(),
+        table: table.to_owned(),
+        id: record.id.clone(),
+        source,
+    })
+}
+
+/// Decodes a stored record as `T` and computes its keys: the `decode`
+/// function `#[derive(Storable)]` puts into the registry.
+#[doc(hidden)]
+pub fn decode_record<T: Storable>(json: &str) -> std::result::Result<RecordKeys, serde_json::Error> {
+    let object: T = serde_json::from_str(json)?;
+    Ok(RecordKeys {
+        id: object.id().to_owned(),
+        index_values: object.index_values(),
+    })
+}

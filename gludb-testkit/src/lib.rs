@@ -1,0 +1,15 @@
+//! Real servers for gludb's tests and benchmarks (no mocks).
+//!
+//! * [`S3Server`]: an in-process S3-compatible server (`s3s` + `s3s-fs`) with
+//!   SigV4 authentication, on its own thread and runtime.
+//! * [`PgCluster`]: a throwaway PostgreSQL cluster (`initdb` + `pg_ctl`), or
+//!   the server named by `GLUDB_TEST_POSTGRES_URL`.
+//!
+//! Servers listen on `127.0.0.1` on free ports and are stopped (and their
+//! data deleted) when the value that started them is dropped.
+
+pub mod postgres;
+pub mod s3;
+
+pub use postgres::PgCluster;
+pub use s3::S3Server;

@@ -1,0 +1,10 @@
+use gludb::Storable;
+use serde::{Deserialize, Serialize};
+
+#[derive(Storable, Serialize, Deserialize)]
+#[gludb(table = "user-data")]
+struct UserData {
+    id: String,
+}
+
+fn main() {}

@@ -1,0 +1,18 @@
+use gludb::Storable;
+use serde::{Deserialize, Serialize};
+
+#[derive(Storable, Serialize, Deserialize)]
+#[gludb(table = "Person", indexes(by_name, by_age))]
+struct Person {
+    id: String,
+    name: String,
+    age: u32,
+}
+
+impl Person {
+    fn by_name(&self) -> String {
+        self.name.to_lowercase()
+    }
+}
+
+fn main() {}
