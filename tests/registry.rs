@@ -29,7 +29,11 @@ storable!(CycleB, "CycleB", bases(CycleA));
 
 storable!(SimpleData, "SimpleTest");
 storable!(ComplexData, "ComplexTest");
-storable!(InheritedData, "InheritedTest", bases(SimpleData, ComplexData));
+storable!(
+    InheritedData,
+    "InheritedTest",
+    bases(SimpleData, ComplexData)
+);
 
 fn names(types: &[&'static gludb::TypeInfo]) -> Vec<&'static str> {
     types.iter().map(|t| t.type_name()).collect()
@@ -37,7 +41,10 @@ fn names(types: &[&'static gludb::TypeInfo]) -> Vec<&'static str> {
 
 #[test]
 fn mro_is_c3_not_depth_first() {
-    assert_eq!(names(&mro(Busy::type_info()).unwrap()), ["Busy", "X", "Y", "Z", "Base"]);
+    assert_eq!(
+        names(&mro(Busy::type_info()).unwrap()),
+        ["Busy", "X", "Y", "Z", "Base"]
+    );
     assert_eq!(names(&mro(Base::type_info()).unwrap()), ["Base"]);
     assert_eq!(
         names(&mro(InheritedData::type_info()).unwrap()),
@@ -50,7 +57,10 @@ fn inconsistent_bases_are_a_clear_error() {
     let err = mro(Conflicted::type_info()).unwrap_err();
     assert!(matches!(err, Error::InconsistentHierarchy { .. }), "{err}");
     let message = err.to_string();
-    assert!(message.contains("Conflicted") && message.contains('X') && message.contains('Y'), "{message}");
+    assert!(
+        message.contains("Conflicted") && message.contains('X') && message.contains('Y'),
+        "{message}"
+    );
 
     let err = mro(CycleA::type_info()).unwrap_err();
     assert!(err.to_string().contains("cycle"), "{err}");
@@ -70,7 +80,10 @@ fn registry_finds_types_by_name_and_module() {
     let full = format!("{}::InheritedData", module_path!());
     assert_eq!(registry::find_by_name(&full).len(), 1);
     assert!(registry::find_by_name("NoSuchType").is_empty());
-    assert_eq!(registry::find_by_backup_name("InheritedData--InheritedTest").len(), 1);
+    assert_eq!(
+        registry::find_by_backup_name("InheritedData--InheritedTest").len(),
+        1
+    );
 
     // Every type of this test binary is in this crate's root module.
     let here = registry::in_package(module_path!(), false);
@@ -87,21 +100,33 @@ async fn database_mapping_follows_the_mro() {
 
     let dbs = Databases::new(default.clone()).map::<ComplexData>(complex_db.clone());
     let id_of = |dbs: &Databases, info| dbs.database_for(info).unwrap().instance_id();
-    assert_eq!(id_of(&dbs, InheritedData::type_info()), complex_db.instance_id());
+    assert_eq!(
+        id_of(&dbs, InheritedData::type_info()),
+        complex_db.instance_id()
+    );
     assert_eq!(id_of(&dbs, SimpleData::type_info()), default.instance_id());
 
     // SimpleData comes before ComplexData in InheritedData's MRO.
     let dbs = dbs.map::<SimpleData>(simple_db.clone());
-    assert_eq!(id_of(&dbs, InheritedData::type_info()), simple_db.instance_id());
+    assert_eq!(
+        id_of(&dbs, InheritedData::type_info()),
+        simple_db.instance_id()
+    );
 
     // The type's own mapping wins over its bases'.
     let dbs = dbs.map::<InheritedData>(default.clone());
-    assert_eq!(id_of(&dbs, InheritedData::type_info()), default.instance_id());
+    assert_eq!(
+        id_of(&dbs, InheritedData::type_info()),
+        default.instance_id()
+    );
 
     // No mapping and no default: a typed error naming the type.
     let none = Databases::without_default().map::<ComplexData>(complex_db);
     let err = none.database_for(Busy::type_info()).unwrap_err();
-    assert!(matches!(&err, Error::NoDatabase { type_name } if type_name == "Busy"), "{err}");
+    assert!(
+        matches!(&err, Error::NoDatabase { type_name } if type_name == "Busy"),
+        "{err}"
+    );
     let err = Busy::ensure_table(&none).await.unwrap_err();
     assert!(matches!(err, Error::NoDatabase { .. }));
 
@@ -110,7 +135,13 @@ async fn database_mapping_follows_the_mro() {
     InheritedData::ensure_table(&dbs).await.unwrap();
     let mut d = InheritedData::default();
     d.save(&dbs).await.unwrap();
-    assert!(simple_db.find_one("InheritedTest", &d.id).await.unwrap().is_some());
+    assert!(
+        simple_db
+            .find_one("InheritedTest", &d.id)
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert!(default.find_one("InheritedTest", &d.id).await.is_err());
 
     // An inconsistent hierarchy surfaces when a mapping needs the MRO.

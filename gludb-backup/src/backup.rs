@@ -218,7 +218,10 @@ impl Run {
             .collect();
         match &outcome {
             Ok(_) => {
-                log.push(format!("Sent {sent} bytes to {} with key {key}", self.connected.description));
+                log.push(format!(
+                    "Sent {sent} bytes to {} with key {key}",
+                    self.connected.description
+                ));
                 log.push("Backup completed".to_owned());
                 tracing::info!(%key, bytes = sent, "backup completed");
             }
@@ -275,7 +278,9 @@ impl Run {
         let (sources, mut snapshots) = self.open_snapshots().await?;
         let mut stats = Vec::with_capacity(sources.len());
         for source in &sources {
-            let table_stats = snapshots[source.snapshot].table_stats(&source.spec.table).await?;
+            let table_stats = snapshots[source.snapshot]
+                .table_stats(&source.spec.table)
+                .await?;
             if !table_stats.exists {
                 log.push(format!(
                     "Table {} of {} does not exist: backed up as empty",
@@ -321,7 +326,11 @@ impl Run {
                     .await
                     .map(|()| members)
                     .map_err(|e| {
-                        BackupError::from_pipeline(e, &self.connected.description, "completing the upload")
+                        BackupError::from_pipeline(
+                            e,
+                            &self.connected.description,
+                            "completing the upload",
+                        )
                     })
             }
             Err(e) => Err(e),

@@ -179,7 +179,8 @@ impl Destination {
                     builder = builder.with_config(AmazonS3ConfigKey::AccessKeyId, access_key);
                 }
                 if !secret_key.0.is_empty() {
-                    builder = builder.with_config(AmazonS3ConfigKey::SecretAccessKey, &secret_key.0);
+                    builder =
+                        builder.with_config(AmazonS3ConfigKey::SecretAccessKey, &secret_key.0);
                 }
                 if bucket.is_empty() {
                     return Err(BackupError::MissingCredential {
@@ -192,7 +193,8 @@ impl Destination {
             }
             Target::Url(url) => match url.scheme() {
                 "s3" | "s3a" => {
-                    let builder = self.s3_builder(AmazonS3Builder::from_env().with_url(url.as_str()))?;
+                    let builder =
+                        self.s3_builder(AmazonS3Builder::from_env().with_url(url.as_str()))?;
                     let bucket = url.host_str().unwrap_or_default().to_owned();
                     if bucket.is_empty() {
                         return Err(BackupError::MissingCredential {
@@ -203,12 +205,18 @@ impl Destination {
                     self.build_s3(builder, url.path(), description, bucket)
                 }
                 "file" => {
-                    let dir = url.to_file_path().map_err(|()| self.invalid("not a local path"))?;
+                    let dir = url
+                        .to_file_path()
+                        .map_err(|()| self.invalid("not a local path"))?;
                     std::fs::create_dir_all(&dir).map_err(|e| {
-                        BackupError::io(&format!("creating the backup directory {}", dir.display()), e)
+                        BackupError::io(
+                            &format!("creating the backup directory {}", dir.display()),
+                            e,
+                        )
                     })?;
-                    let store = LocalFileSystem::new_with_prefix(&dir)
-                        .map_err(|e| BackupError::store(&description, "opening the directory", e))?;
+                    let store = LocalFileSystem::new_with_prefix(&dir).map_err(|e| {
+                        BackupError::store(&description, "opening the directory", e)
+                    })?;
                     Ok(Connected {
                         store: Arc::new(store),
                         prefix: Path::default(),
@@ -224,8 +232,10 @@ impl Destination {
                 }),
                 _ => {
                     let options = self.options.iter().map(|(k, v)| (k.as_str(), v.0.as_str()));
-                    let (store, prefix) = object_store::parse_url_opts(url, options)
-                        .map_err(|e| BackupError::store(&description, "opening the destination", e))?;
+                    let (store, prefix) =
+                        object_store::parse_url_opts(url, options).map_err(|e| {
+                            BackupError::store(&description, "opening the destination", e)
+                        })?;
                     Ok(Connected {
                         store: Arc::from(store),
                         prefix,
@@ -318,7 +328,13 @@ mod tests {
     #[test]
     fn missing_credentials_are_typed_errors_before_any_request() {
         let no_bucket = Destination::s3("key", "secret", "").connect().unwrap_err();
-        assert!(matches!(no_bucket, BackupError::MissingCredential { what: "bucket name", .. }));
+        assert!(matches!(
+            no_bucket,
+            BackupError::MissingCredential {
+                what: "bucket name",
+                ..
+            }
+        ));
         let bad_option = Destination::s3("key", "secret", "b")
             .with_s3_option("no_such_option", "x")
             .connect()

@@ -34,7 +34,9 @@ pub enum BackupError {
 
     /// The object store refused the credentials (wrong key or secret, or
     /// missing permission). Nothing was left in the bucket.
-    #[error("access to {destination} was denied while {context}: check the access key, the secret key and the bucket's permissions ({source})")]
+    #[error(
+        "access to {destination} was denied while {context}: check the access key, the secret key and the bucket's permissions ({source})"
+    )]
     AccessDenied {
         /// The destination.
         destination: String,
@@ -63,7 +65,9 @@ pub enum BackupError {
 
     /// A stored record's JSON spans several lines, which the archive's
     /// JSON-lines format cannot hold verbatim.
-    #[error("record {id:?} of `{type_name}` contains a line break outside a JSON string; re-save it so it is stored on one line")]
+    #[error(
+        "record {id:?} of `{type_name}` contains a line break outside a JSON string; re-save it so it is stored on one line"
+    )]
     MultiLineRecord {
         /// The record's type.
         type_name: String,

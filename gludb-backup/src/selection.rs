@@ -31,7 +31,8 @@ impl Selection {
         for class in candidates {
             if !self.contains(class) {
                 self.classes.push(class);
-                self.log.push(format!("Adding class {}", class.backup_name()));
+                self.log
+                    .push(format!("Adding class {}", class.backup_name()));
                 added += 1;
             }
         }

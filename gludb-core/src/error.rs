@@ -9,7 +9,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// No database is mapped for the type or any of its bases, and there is no default.
-    #[error("no database for `{type_name}`: map one for it (or a base) with `Databases::map`, or set a default")]
+    #[error(
+        "no database for `{type_name}`: map one for it (or a base) with `Databases::map`, or set a default"
+    )]
     NoDatabase {
         /// The type that needed a database.
         type_name: String,
@@ -107,7 +109,9 @@ pub enum Error {
     },
 
     /// A restore found the target table not empty in `RestoreMode::RefuseNonEmpty`.
-    #[error("table {table:?} is not empty: restore refuses to mix records (choose overwrite or skip-existing)")]
+    #[error(
+        "table {table:?} is not empty: restore refuses to mix records (choose overwrite or skip-existing)"
+    )]
     TableNotEmpty {
         /// The table that holds records.
         table: String,

@@ -17,7 +17,9 @@ pub mod sqlite;
 mod storable;
 mod type_info;
 
-pub use backend::{Backend, RestoreMode, RestoreTransaction, Row, Snapshot, StoredRecord, TableStats};
+pub use backend::{
+    Backend, RestoreMode, RestoreTransaction, Row, Snapshot, StoredRecord, TableStats,
+};
 pub use databases::Databases;
 pub use error::{Error, Result};
 pub use names::TableSpec;

@@ -7,7 +7,7 @@ use futures_util::{StreamExt, stream::BoxStream};
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
-    Databases, Error, Result, RecordKeys, StoredRecord, TypeInfo,
+    Databases, Error, RecordKeys, Result, StoredRecord, TypeInfo,
     backend::Row,
     record::{self, new_id, now_timestamp},
 };
@@ -146,7 +146,9 @@ fn decode<T: Storable>(table: &str, record: &StoredRecord) -> Result<T> {
 /// Decodes a stored record as `T` and computes its keys: the `decode`
 /// function `#[derive(Storable)]` puts into the registry.
 #[doc(hidden)]
-pub fn decode_record<T: Storable>(json: &str) -> std::result::Result<RecordKeys, serde_json::Error> {
+pub fn decode_record<T: Storable>(
+    json: &str,
+) -> std::result::Result<RecordKeys, serde_json::Error> {
     let object: T = serde_json::from_str(json)?;
     Ok(RecordKeys {
         id: object.id().to_owned(),

@@ -25,7 +25,9 @@ async fn sqlite_file() -> Fixture {
 }
 
 async fn sqlite_memory() -> Fixture {
-    let db = Sqlite::open_in_memory().await.expect("open SQLite in memory");
+    let db = Sqlite::open_in_memory()
+        .await
+        .expect("open SQLite in memory");
     Fixture {
         dbs: Databases::new(db),
         _dir: None,

@@ -25,18 +25,27 @@ async fn stored_json(dbs: &Databases, id: &str) -> Value {
 }
 
 fn is_gludb_timestamp(value: &Value) -> bool {
-    let Some(s) = value.as_str() else { return false };
+    let Some(s) = value.as_str() else {
+        return false;
+    };
     // UTC:2026-11-27T02:00:00.123456
     s.len() == 30 && s.starts_with("UTC:") && s.as_bytes()[14] == b'T' && s.as_bytes()[23] == b'.'
 }
 
 pub async fn save_assigns_id_and_timestamps(dbs: &Databases) {
     SimpleData::ensure_table(dbs).await.unwrap();
-    SimpleData::ensure_table(dbs).await.expect("ensure_table is idempotent");
+    SimpleData::ensure_table(dbs)
+        .await
+        .expect("ensure_table is idempotent");
     let mut alice = SimpleData::new("Alice", 42);
     alice.save(dbs).await.unwrap();
     assert_eq!(alice.id.len(), 32);
-    assert!(alice.id.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+    assert!(
+        alice
+            .id
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    );
 
     let json = stored_json(dbs, &alice.id).await;
     assert_eq!(json["id"], alice.id.as_str());
@@ -110,7 +119,9 @@ pub async fn find_by_index_follows_updates(dbs: &Databases) {
     other.save(dbs).await.unwrap();
     SimpleData::new("Eve", 3).save(dbs).await.unwrap();
 
-    let found = SimpleData::find_by_index(dbs, "reversed_name", "ecilA").await.unwrap();
+    let found = SimpleData::find_by_index(dbs, "reversed_name", "ecilA")
+        .await
+        .unwrap();
     let mut ids: Vec<_> = found.iter().map(|d| d.id.as_str()).collect();
     let mut expected = vec![alice.id.as_str(), other.id.as_str()];
     ids.sort();
@@ -119,12 +130,18 @@ pub async fn find_by_index_follows_updates(dbs: &Databases) {
 
     alice.name = "Carol".into();
     alice.save(dbs).await.unwrap();
-    let found = SimpleData::find_by_index(dbs, "reversed_name", "loraC").await.unwrap();
+    let found = SimpleData::find_by_index(dbs, "reversed_name", "loraC")
+        .await
+        .unwrap();
     assert_eq!(found, vec![alice.clone()]);
-    let found = SimpleData::find_by_index(dbs, "reversed_name", "ecilA").await.unwrap();
+    let found = SimpleData::find_by_index(dbs, "reversed_name", "ecilA")
+        .await
+        .unwrap();
     assert_eq!(found, vec![other]);
 
-    let err = SimpleData::find_by_index(dbs, "no_such_index", "x").await.unwrap_err();
+    let err = SimpleData::find_by_index(dbs, "no_such_index", "x")
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::UnknownIndex { .. }), "{err}");
 }
 
@@ -140,7 +157,10 @@ pub async fn delete_reports_whether_the_record_existed(dbs: &Databases) {
     assert!(d.delete(dbs).await.unwrap());
     assert!(!d.delete(dbs).await.unwrap());
     assert_eq!(SimpleData::find_one(dbs, &d.id).await.unwrap(), None);
-    assert_eq!(SimpleData::find_one(dbs, &kept.id).await.unwrap(), Some(kept));
+    assert_eq!(
+        SimpleData::find_one(dbs, &kept.id).await.unwrap(),
+        Some(kept)
+    );
 }
 
 pub async fn missing_table_is_a_typed_error(dbs: &Databases) {
@@ -171,13 +191,24 @@ pub async fn malformed_json_is_a_decode_error_naming_the_record(dbs: &Databases)
     insert_raw(dbs, "badjson", "{this is not json").await;
     let err = SimpleData::find_one(dbs, "badjson").await.unwrap_err();
     match &err {
-        Error::Decode { type_name, table, id, .. } => {
-            assert_eq!((type_name.as_str(), table.as_str(), id.as_str()), ("SimpleData", "SimpleTest", "badjson"));
+        Error::Decode {
+            type_name,
+            table,
+            id,
+            ..
+        } => {
+            assert_eq!(
+                (type_name.as_str(), table.as_str(), id.as_str()),
+                ("SimpleData", "SimpleTest", "badjson")
+            );
         }
         other => panic!("expected Decode, got {other}"),
     }
     let message = err.to_string();
-    assert!(message.contains("badjson") && message.contains("SimpleData"), "{message}");
+    assert!(
+        message.contains("badjson") && message.contains("SimpleData"),
+        "{message}"
+    );
     let results: Vec<_> = SimpleData::find_all(dbs).collect().await;
     assert_eq!(results.len(), 1);
     assert!(matches!(results[0], Err(Error::Decode { .. })));
@@ -187,7 +218,10 @@ pub async fn record_of_the_wrong_shape_is_a_decode_error(dbs: &Databases) {
     SimpleData::ensure_table(dbs).await.unwrap();
     insert_raw(dbs, "wrongshape", r#"{"id":"wrongshape","name":7}"#).await;
     let err = SimpleData::find_one(dbs, "wrongshape").await.unwrap_err();
-    assert!(matches!(err, Error::Decode { ref id, .. } if id == "wrongshape"), "{err}");
+    assert!(
+        matches!(err, Error::Decode { ref id, .. } if id == "wrongshape"),
+        "{err}"
+    );
 }
 
 pub async fn failed_save_changes_nothing(dbs: &Databases) {
@@ -215,9 +249,13 @@ pub async fn unicode_and_escapes_round_trip(dbs: &Databases) {
     d.save(dbs).await.unwrap();
     let found = SimpleData::find_one(dbs, &d.id).await.unwrap();
     assert_eq!(found, Some(d.clone()));
-    let found = SimpleData::find_by_index(dbs, "reversed_name", &d.name.chars().rev().collect::<String>())
-        .await
-        .unwrap();
+    let found = SimpleData::find_by_index(
+        dbs,
+        "reversed_name",
+        &d.name.chars().rev().collect::<String>(),
+    )
+    .await
+    .unwrap();
     assert_eq!(found, vec![d]);
 }
 
@@ -227,12 +265,20 @@ pub async fn table_prefix_names_the_table(dbs: &Databases) {
     let mut d = SimpleData::new("Prefixed", 1);
     d.save(&prefixed).await.unwrap();
     let db = prefixed.default_database().unwrap();
-    assert!(db.find_one("myapp_SimpleTest", &d.id).await.unwrap().is_some());
+    assert!(
+        db.find_one("myapp_SimpleTest", &d.id)
+            .await
+            .unwrap()
+            .is_some()
+    );
     // The unprefixed table was never created.
     let err = SimpleData::find_one(dbs, &d.id).await.unwrap_err();
     assert!(matches!(err, Error::UnknownTable { .. }), "{err}");
 
-    let err = dbs.clone().with_table_prefix("x\"; drop table y; --").unwrap_err();
+    let err = dbs
+        .clone()
+        .with_table_prefix("x\"; drop table y; --")
+        .unwrap_err();
     assert!(matches!(err, Error::InvalidName { .. }), "{err}");
 }
 
@@ -245,7 +291,13 @@ pub async fn closed_database_is_a_typed_error(dbs: &Databases) {
     assert!(matches!(err, Error::Closed { .. }), "{err}");
     let err = d.save(dbs).await.unwrap_err();
     assert!(matches!(err, Error::Closed { .. }), "{err}");
-    let err = dbs.default_database().unwrap().snapshot().await.err().expect("closed");
+    let err = dbs
+        .default_database()
+        .unwrap()
+        .snapshot()
+        .await
+        .err()
+        .expect("closed");
     assert!(matches!(err, Error::Closed { .. }), "{err}");
 }
 
@@ -283,21 +335,32 @@ pub async fn snapshot_sees_one_point_in_time(dbs: &Databases) {
         tokio::spawn(async move {
             let mut late = SimpleData::new("late", 1);
             late.save(&dbs).await.unwrap();
-            let mut f = FragileData { id: String::new(), label: "late".into(), bad_keys: BTreeMap::new() };
+            let mut f = FragileData {
+                id: String::new(),
+                label: "late".into(),
+                bad_keys: BTreeMap::new(),
+            };
             f.save(&dbs).await.unwrap();
         })
     };
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     assert_eq!(snapshot_ids(snapshot.as_mut(), "SimpleTest").await, ids);
     let fragile = snapshot.table_stats("FragileTest").await.unwrap();
-    assert_eq!(fragile.records, 0, "a write after the snapshot began is not seen");
+    assert_eq!(
+        fragile.records, 0,
+        "a write after the snapshot began is not seen"
+    );
     let stats_again = snapshot.table_stats("SimpleTest").await.unwrap();
     assert_eq!(stats_again, stats);
     let value_bytes: u64 = {
         let mut total = 0;
         let mut batches = snapshot.records("SimpleTest");
         while let Some(batch) = batches.next().await {
-            total += batch.unwrap().iter().map(|r| r.value.len() as u64).sum::<u64>();
+            total += batch
+                .unwrap()
+                .iter()
+                .map(|r| r.value.len() as u64)
+                .sum::<u64>();
         }
         total
     };
@@ -314,12 +377,20 @@ pub async fn snapshot_of_a_missing_table_is_empty(dbs: &Databases) {
     let stats = snapshot.table_stats("NeverCreated").await.unwrap();
     assert!(!stats.exists);
     assert_eq!(stats.records, 0);
-    assert!(snapshot_ids(snapshot.as_mut(), "NeverCreated").await.is_empty());
+    assert!(
+        snapshot_ids(snapshot.as_mut(), "NeverCreated")
+            .await
+            .is_empty()
+    );
     snapshot.finish().await.unwrap();
 }
 
 fn row(id: &str, value: &str) -> Row {
-    Row { id: id.into(), value: value.into(), index_values: vec!["x".into()] }
+    Row {
+        id: id.into(),
+        value: value.into(),
+        index_values: vec!["x".into()],
+    }
 }
 
 pub async fn restore_transaction_commits_all_or_nothing(dbs: &Databases) {
@@ -329,23 +400,43 @@ pub async fn restore_transaction_commits_all_or_nothing(dbs: &Databases) {
     // Rolled back: the table it created and the rows it wrote are gone.
     let mut tx = db.begin_restore().await.unwrap();
     tx.ensure_table(&spec).await.unwrap();
-    assert_eq!(tx.write(&spec, vec![row("a", "{\"id\":\"a\"}")], RestoreMode::Overwrite).await.unwrap(), 1);
+    assert_eq!(
+        tx.write(
+            &spec,
+            vec![row("a", "{\"id\":\"a\"}")],
+            RestoreMode::Overwrite
+        )
+        .await
+        .unwrap(),
+        1
+    );
     assert_eq!(tx.count(&spec.table).await.unwrap(), 1);
     tx.rollback().await.unwrap();
-    assert!(matches!(db.find_one(&spec.table, "a").await, Err(Error::UnknownTable { .. })));
+    assert!(matches!(
+        db.find_one(&spec.table, "a").await,
+        Err(Error::UnknownTable { .. })
+    ));
 
     // Dropped without commit: same.
     SimpleData::ensure_table(dbs).await.unwrap();
     {
         let mut tx = db.begin_restore().await.unwrap();
-        tx.write(&spec, vec![row("b", "{\"id\":\"b\"}")], RestoreMode::Overwrite).await.unwrap();
+        tx.write(
+            &spec,
+            vec![row("b", "{\"id\":\"b\"}")],
+            RestoreMode::Overwrite,
+        )
+        .await
+        .unwrap();
     }
     assert_eq!(db.find_one(&spec.table, "b").await.unwrap(), None);
 
     // Committed: values are stored verbatim (spacing and key order kept).
     let verbatim = "{ \"z\": 1,  \"id\": \"c\" }";
     let mut tx = db.begin_restore().await.unwrap();
-    tx.write(&spec, vec![row("c", verbatim)], RestoreMode::Overwrite).await.unwrap();
+    tx.write(&spec, vec![row("c", verbatim)], RestoreMode::Overwrite)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     let stored = db.find_one(&spec.table, "c").await.unwrap().unwrap();
     assert_eq!(stored.value, verbatim);
@@ -356,22 +447,39 @@ pub async fn restore_modes_handle_existing_ids(dbs: &Databases) {
     let spec = spec_of::<SimpleData>(dbs);
     let db = dbs.default_database().unwrap();
     let mut tx = db.begin_restore().await.unwrap();
-    tx.write(&spec, vec![row("a", "{\"v\":1}")], RestoreMode::Overwrite).await.unwrap();
+    tx.write(&spec, vec![row("a", "{\"v\":1}")], RestoreMode::Overwrite)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 
     let mut tx = db.begin_restore().await.unwrap();
     let written = tx
-        .write(&spec, vec![row("a", "{\"v\":2}"), row("b", "{\"v\":2}")], RestoreMode::SkipExisting)
+        .write(
+            &spec,
+            vec![row("a", "{\"v\":2}"), row("b", "{\"v\":2}")],
+            RestoreMode::SkipExisting,
+        )
         .await
         .unwrap();
     assert_eq!(written, 1);
     tx.commit().await.unwrap();
-    assert_eq!(db.find_one(&spec.table, "a").await.unwrap().unwrap().value, "{\"v\":1}");
+    assert_eq!(
+        db.find_one(&spec.table, "a").await.unwrap().unwrap().value,
+        "{\"v\":1}"
+    );
 
     let mut tx = db.begin_restore().await.unwrap();
-    tx.write(&spec, vec![row("a", "{\"v\":3}")], RestoreMode::Overwrite).await.unwrap();
+    tx.write(&spec, vec![row("a", "{\"v\":3}")], RestoreMode::Overwrite)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
-    assert_eq!(db.find_one(&spec.table, "a").await.unwrap().unwrap().value, "{\"v\":3}");
-    let by_index = db.find_by_index(&spec.table, "reversed_name", "x").await.unwrap();
+    assert_eq!(
+        db.find_one(&spec.table, "a").await.unwrap().unwrap().value,
+        "{\"v\":3}"
+    );
+    let by_index = db
+        .find_by_index(&spec.table, "reversed_name", "x")
+        .await
+        .unwrap();
     assert_eq!(by_index.len(), 2);
 }

@@ -1,6 +1,9 @@
 //! Backup key names: `Backup_2026-11-27T02_00_00.123456Z.tar.gz`.
 
-use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset, format_description::FormatItem, macros::format_description};
+use time::{
+    OffsetDateTime, PrimitiveDateTime, UtcOffset, format_description::FormatItem,
+    macros::format_description,
+};
 
 const KEY_TIME: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]_[minute]_[second].[subsecond digits:6]");

@@ -21,9 +21,7 @@ use async_trait::async_trait;
 use futures_util::stream::{self, BoxStream, StreamExt};
 use rusqlite::{Connection, OpenFlags};
 
-use crate::{
-    Backend, Error, RestoreTransaction, Result, Row, Snapshot, StoredRecord, TableSpec,
-};
+use crate::{Backend, Error, RestoreTransaction, Result, Row, Snapshot, StoredRecord, TableSpec};
 use worker::Worker;
 
 /// How many records one `find_all` page reads.
@@ -69,7 +67,11 @@ impl Sqlite {
     /// Opens (creating if missing) the database file at `path`.
     pub async fn open(path: impl AsRef<Path>) -> Result<Sqlite> {
         let path = path.as_ref().to_path_buf();
-        Self::start(Location::File(path.clone()), format!("sqlite:{}", path.display())).await
+        Self::start(
+            Location::File(path.clone()),
+            format!("sqlite:{}", path.display()),
+        )
+        .await
     }
 
     /// A new, empty database in memory, private to this handle and its clones.

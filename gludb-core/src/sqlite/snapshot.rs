@@ -58,7 +58,10 @@ impl Snapshot for SqliteSnapshot {
         if let Err(e) = queued {
             return stream::once(async move { Err(e) }).boxed();
         }
-        stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|batch| (batch, rx)) }).boxed()
+        stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|batch| (batch, rx))
+        })
+        .boxed()
     }
 
     async fn finish(self: Box<Self>) -> Result<()> {

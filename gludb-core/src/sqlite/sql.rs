@@ -4,7 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use crate::{
-    Error, Result, RestoreMode, Row, StoredRecord, TableSpec, TableStats,
+    Error, RestoreMode, Result, Row, StoredRecord, TableSpec, TableStats,
     names::{quote, validate_identifier},
 };
 
@@ -32,12 +32,18 @@ pub(crate) fn ensure_table(conn: &Connection, spec: &TableSpec) -> rusqlite::Res
     }
     conn.execute_batch(&format!("CREATE TABLE IF NOT EXISTS {table} ({columns})"))?;
     let existing: Vec<String> = conn
-        .prepare(&format!("SELECT name FROM pragma_table_info('{}')", spec.table))?
+        .prepare(&format!(
+            "SELECT name FROM pragma_table_info('{}')",
+            spec.table
+        ))?
         .query_map([], |row| row.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     for index in &spec.indexes {
         if !existing.iter().any(|c| c == index) {
-            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {} text", quote(index)))?;
+            conn.execute_batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN {} text",
+                quote(index)
+            ))?;
         }
         let index_name = quote(&format!("{}_{}_idx", spec.table, index));
         conn.execute_batch(&format!(

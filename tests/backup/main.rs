@@ -1,0 +1,491 @@
+//! Backups end to end: selection as in the original GLUDB, archives in a
+//! real S3-compatible server on 127.0.0.1 and in a local directory, read
+//! back with ordinary tar/gzip readers (and Python's `tarfile`, GNU tar).
+
+mod models;
+mod support;
+mod testpkg;
+
+use std::collections::BTreeMap;
+
+use futures_util::TryStreamExt;
+use gludb::{
+    Storable,
+    backup::{Backup, BackupError, BackupHistory, BackupStatus, archive::Manifest},
+};
+use models::*;
+use support::*;
+use testpkg::{
+    module::TopData, subpkg1::module::MidData1, subpkg1::subsubpkg::module::BottomData,
+    subpkg2::module::MidData2,
+};
+
+#[test]
+fn add_class_counts_like_the_original() {
+    let mut backup = Backup::new("key", "secret", "bucket");
+    assert_eq!(backup.add_class::<InheritedData>(), 3);
+    assert_eq!(backup.add_class::<InheritedData>(), 0, "already added");
+    assert_eq!(backup.add_class::<SimpleData>(), 0, "added as a base");
+    let names: Vec<_> = backup
+        .selection()
+        .classes()
+        .iter()
+        .map(|c| c.backup_name())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "InheritedData--InheritedTest",
+            "SimpleData--SimpleTest",
+            "ComplexData--ComplexTest"
+        ]
+    );
+
+    let mut without_bases = Backup::new("key", "secret", "bucket");
+    assert_eq!(without_bases.add_class_with::<InheritedData>(false), 1);
+    assert_eq!(without_bases.add_class_with::<SimpleData>(false), 1);
+}
+
+#[test]
+fn add_package_scans_modules_like_python_packages() {
+    let package = format!("{}::testpkg", module_path!());
+    let mut backup = Backup::new("key", "secret", "bucket");
+    assert_eq!(backup.add_package(&package), 4);
+    for info in [
+        TopData::type_info(),
+        MidData1::type_info(),
+        MidData2::type_info(),
+        BottomData::type_info(),
+    ] {
+        assert!(backup.selection().contains(info), "{}", info.type_name());
+    }
+
+    let mut shallow = Backup::new("key", "secret", "bucket");
+    assert_eq!(shallow.add_package_with(&package, false, true), 1);
+    assert!(shallow.selection().contains(TopData::type_info()));
+
+    // Python's dotted form names the same package.
+    let mut dotted = Backup::new("key", "secret", "bucket");
+    assert_eq!(dotted.add_package(&package.replace("::", ".")), 4);
+
+    let mut nothing = Backup::new("key", "secret", "bucket");
+    assert_eq!(nothing.add_package("no_such_crate::model"), 0);
+    assert!(
+        nothing
+            .selection()
+            .log()
+            .iter()
+            .any(|l| l.contains("no_such_crate::model"))
+    );
+}
+
+async fn save_samples(dbs: &gludb::Databases) -> Vec<String> {
+    SimpleData::ensure_table(dbs).await.unwrap();
+    ComplexData::ensure_table(dbs).await.unwrap();
+    InheritedData::ensure_table(dbs).await.unwrap();
+    EmptyData::ensure_table(dbs).await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..250 {
+        let mut d = SimpleData {
+            name: format!("Name{i}"),
+            descrip: "plain".into(),
+            age: i,
+            ..Default::default()
+        };
+        d.save(dbs).await.unwrap();
+        ids.push(d.id);
+    }
+    let mut tricky = SimpleData {
+        name: "Zoë 🦀 \"quoted\" 中文".into(),
+        descrip: "line one\nline two\r\n\ttab \\ backslash \u{1}".into(),
+        age: 7,
+        ..Default::default()
+    };
+    tricky.save(dbs).await.unwrap();
+    ids.push(tricky.id);
+    ComplexData {
+        name: "complex".into(),
+        complex_data: vec![("a".into(), 1), ("b".into(), -2)],
+        ..Default::default()
+    }
+    .save(dbs)
+    .await
+    .unwrap();
+    InheritedData {
+        only_inherited: 42,
+        ..Default::default()
+    }
+    .save(dbs)
+    .await
+    .unwrap();
+    ids
+}
+
+/// Every stored (id, value) of a table, straight from the database.
+async fn stored_rows<T: Storable>(dbs: &gludb::Databases) -> BTreeMap<String, String> {
+    let db = dbs.database_for(T::type_info()).unwrap();
+    let table = dbs.table_name(T::type_info());
+    db.find_all(&table)
+        .map_ok(|r| (r.id, r.value))
+        .try_collect()
+        .await
+        .unwrap()
+}
+
+fn lines_by_id(member: &[u8]) -> BTreeMap<String, String> {
+    let text = std::str::from_utf8(member).expect("UTF-8 member");
+    assert!(
+        text.is_empty() || text.ends_with('\n'),
+        "every line is \\n-terminated"
+    );
+    text.lines()
+        .map(|line| {
+            let json: serde_json::Value =
+                serde_json::from_str(line).expect("one JSON object per line");
+            (json["id"].as_str().unwrap().to_owned(), line.to_owned())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_to_s3_holds_every_record_verbatim() {
+    let server = s3_server();
+    let db = sqlite_file().await;
+    let ids = save_samples(&db.dbs).await;
+
+    let mut backup = s3_backup(&server, SECRET_KEY);
+    assert_eq!(backup.add_class::<InheritedData>(), 3);
+    assert_eq!(backup.add_class::<EmptyData>(), 1);
+    let report = backup.run_backup(&db.dbs).await.expect("backup");
+
+    assert_eq!(report.bucket, BUCKET);
+    assert!(
+        report.key.starts_with("Backup_") && report.key.ends_with(".tar.gz"),
+        "{}",
+        report.key
+    );
+    assert!(!report.key.contains(':'));
+    assert_eq!(server.objects(), vec![report.key.clone()]);
+    assert!(server.orphaned_parts().is_empty());
+    let counts: Vec<_> = report
+        .classes
+        .iter()
+        .map(|c| (c.name.as_str(), c.records))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            ("InheritedData--InheritedTest", 1),
+            ("SimpleData--SimpleTest", 251),
+            ("ComplexData--ComplexTest", 1),
+            ("EmptyData--EmptyTest", 0)
+        ]
+    );
+
+    let gz = std::fs::read(server.object_path(&report.key)).unwrap();
+    assert_eq!(report.archive_bytes, gz.len() as u64);
+    let members = read_archive(&gz);
+    let names: Vec<_> = members.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "InheritedData--InheritedTest.json",
+            "SimpleData--SimpleTest.json",
+            "ComplexData--ComplexTest.json",
+            "EmptyData--EmptyTest.json",
+            "gludb-manifest.json"
+        ]
+    );
+
+    // Byte-identical to what is stored: not re-serialised, `_last_update` untouched.
+    let simple = lines_by_id(&members[1].1);
+    assert_eq!(simple, stored_rows::<SimpleData>(&db.dbs).await);
+    assert_eq!(simple.keys().cloned().collect::<Vec<_>>(), {
+        let mut sorted = ids.clone();
+        sorted.sort();
+        sorted
+    });
+    assert_eq!(
+        lines_by_id(&members[0].1),
+        stored_rows::<InheritedData>(&db.dbs).await
+    );
+    assert_eq!(
+        lines_by_id(&members[2].1),
+        stored_rows::<ComplexData>(&db.dbs).await
+    );
+    assert!(members[3].1.is_empty());
+
+    let manifest: Manifest = serde_json::from_slice(&members[4].1).unwrap();
+    assert_eq!(manifest.format, "gludb-backup");
+    assert_eq!(manifest.members.len(), 4);
+    for (entry, (name, bytes)) in manifest.members.iter().zip(&members) {
+        assert_eq!(&entry.name, name);
+        assert_eq!(entry.bytes, bytes.len() as u64);
+        assert_eq!(
+            entry.records,
+            bytes.iter().filter(|b| **b == b'\n').count() as u64
+        );
+        assert_eq!(entry.sha256, sha256_hex(bytes));
+    }
+    assert_eq!(manifest.members[1].indexes, ["reversed_name"]);
+
+    // The original's log lines.
+    let log = report.log.join("\n");
+    for expected in [
+        "Starting backup at UTC:",
+        "Adding class SimpleData--SimpleTest",
+        "SimpleData--SimpleTest => 251 records backed up",
+        "EmptyData--EmptyTest => 0 records backed up",
+        &format!("Sent {} bytes", gz.len()),
+        "Backup completed",
+    ] {
+        assert!(log.contains(expected), "missing {expected:?} in\n{log}");
+    }
+
+    // A history record, without the secret anywhere.
+    let history: Vec<BackupHistory> = BackupHistory::find_all(&db.dbs)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].status, BackupStatus::Completed);
+    assert_eq!(history[0].key, report.key);
+    assert_eq!(history[0].bucketname, BUCKET);
+    assert_eq!(Some(history[0].id.clone()), report.history_id);
+    assert_eq!(history[0].classes[1].records, 251);
+    let raw = stored_rows::<BackupHistory>(&db.dbs).await;
+    assert!(!raw.values().any(|v| v.contains(SECRET_KEY)));
+    assert!(!format!("{report:?} {backup:?}").contains(SECRET_KEY));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_backup_goes_multipart_and_completes() {
+    let server = s3_server();
+    let db = sqlite_file().await;
+    BlobData::ensure_table(&db.dbs).await.unwrap();
+    // ~12 MB that compresses to ~9 MB: two 5 MiB parts at least.
+    for i in 0..48 {
+        BlobData {
+            noise: noise(i, 256 * 1024),
+            ..Default::default()
+        }
+        .save(&db.dbs)
+        .await
+        .unwrap();
+    }
+    let mut backup = s3_backup(&server, SECRET_KEY).with_part_size(5 * 1024 * 1024);
+    backup.add_class::<BlobData>();
+    let report = backup.run_backup(&db.dbs).await.expect("backup");
+    assert!(
+        report.archive_bytes > 5 * 1024 * 1024,
+        "{}",
+        report.archive_bytes
+    );
+    assert!(server.orphaned_parts().is_empty());
+    // S3 gives a multipart object an ETag ending in `-<parts>`.
+    let store = object_store::aws::AmazonS3Builder::new()
+        .with_bucket_name(BUCKET)
+        .with_access_key_id(ACCESS_KEY)
+        .with_secret_access_key(SECRET_KEY)
+        .with_endpoint(server.endpoint())
+        .with_allow_http(true)
+        .with_region("us-east-1")
+        .build()
+        .unwrap();
+    let head = object_store::ObjectStoreExt::head(&store, &report.key.as_str().into())
+        .await
+        .unwrap();
+    assert!(
+        head.e_tag
+            .unwrap_or_default()
+            .trim_matches('"')
+            .ends_with("-2"),
+        "uploaded in two parts"
+    );
+
+    let gz = std::fs::read(server.object_path(&report.key)).unwrap();
+    assert_eq!(gz.len() as u64, report.archive_bytes);
+    let members = read_archive(&gz);
+    assert_eq!(
+        lines_by_id(&members[0].1),
+        stored_rows::<BlobData>(&db.dbs).await
+    );
+    assert_eq!(report.classes[0].sha256, sha256_hex(&members[0].1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_secret_is_a_typed_error_and_leaves_nothing() {
+    let server = s3_server();
+    let db = sqlite_file().await;
+    save_samples(&db.dbs).await;
+    let mut backup = s3_backup(&server, "not-the-secret");
+    backup.add_class::<InheritedData>();
+    let err = backup.run_backup(&db.dbs).await.unwrap_err();
+    assert!(matches!(err, BackupError::AccessDenied { .. }), "{err}");
+    assert!(!err.to_string().contains("not-the-secret"));
+    assert!(server.objects().is_empty());
+    assert!(server.orphaned_parts().is_empty());
+
+    let history: Vec<BackupHistory> = BackupHistory::find_all(&db.dbs)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].status, BackupStatus::Failed);
+    assert!(
+        history[0]
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("denied")
+    );
+    assert!(
+        !stored_rows::<BackupHistory>(&db.dbs)
+            .await
+            .values()
+            .any(|v| v.contains("not-the-secret"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_error_mid_backup_aborts_the_upload() {
+    let server = s3_server();
+    let db = sqlite_file().await;
+    BlobData::ensure_table(&db.dbs).await.unwrap();
+    SimpleData::ensure_table(&db.dbs).await.unwrap();
+    for i in 0..48 {
+        BlobData {
+            noise: noise(i, 256 * 1024),
+            ..Default::default()
+        }
+        .save(&db.dbs)
+        .await
+        .unwrap();
+    }
+    // A row the database cannot hand out as text, after parts are uploaded.
+    let raw = rusqlite::Connection::open(&db.path).unwrap();
+    raw.execute(
+        "INSERT INTO SimpleTest (id, value) VALUES ('broken', NULL)",
+        [],
+    )
+    .unwrap();
+    drop(raw);
+
+    let mut backup = s3_backup(&server, SECRET_KEY).with_part_size(5 * 1024 * 1024);
+    backup.add_class::<BlobData>();
+    backup.add_class::<SimpleData>();
+    let err = backup.run_backup(&db.dbs).await.unwrap_err();
+    assert!(matches!(err, BackupError::Database(_)), "{err}");
+    assert!(server.objects().is_empty(), "{:?}", server.objects());
+    assert!(
+        server.orphaned_parts().is_empty(),
+        "{:?}",
+        server.orphaned_parts()
+    );
+
+    let history: Vec<BackupHistory> = BackupHistory::find_all(&db.dbs)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(history[0].status, BackupStatus::Failed);
+    assert!(
+        history[0]
+            .backup_log
+            .iter()
+            .any(|l| l.starts_with("Backup failed"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_spanning_lines_is_refused_not_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_file().await;
+    SimpleData::ensure_table(&db.dbs).await.unwrap();
+    let raw = rusqlite::Connection::open(&db.path).unwrap();
+    raw.execute(
+        "INSERT INTO SimpleTest (id, value) VALUES ('pretty', '{\n\"id\": \"pretty\"}')",
+        [],
+    )
+    .unwrap();
+    drop(raw);
+    let mut backup = Backup::from_url(&format!("file://{}", dir.path().display())).unwrap();
+    backup.add_class::<SimpleData>();
+    let err = backup.run_backup(&db.dbs).await.unwrap_err();
+    assert!(
+        matches!(&err, BackupError::MultiLineRecord { id, .. } if id == "pretty"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no partial file"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_selected_is_an_error_before_any_work() {
+    let db = sqlite_file().await;
+    let err = Backup::new("k", "s", "b")
+        .run_backup(&db.dbs)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BackupError::NothingSelected));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_backups_read_in_python_and_gnu_tar() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_file().await;
+    save_samples(&db.dbs).await;
+    let url = format!("file://{}/nested/backups", dir.path().display());
+    let mut backup = Backup::from_url(&url).unwrap();
+    backup.add_class::<InheritedData>();
+    let first = backup.run_backup(&db.dbs).await.unwrap();
+    let second = backup.run_backup(&db.dbs).await.unwrap();
+    assert_ne!(first.key, second.key, "each run is a new backup");
+    let path = dir.path().join("nested/backups").join(&first.key);
+    assert!(path.is_file());
+
+    let gnu = std::process::Command::new("tar")
+        .arg("tzf")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        gnu.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gnu.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(gnu.stdout).unwrap(),
+        "InheritedData--InheritedTest.json\nSimpleData--SimpleTest.json\nComplexData--ComplexTest.json\ngludb-manifest.json\n"
+    );
+
+    let script = r#"
+import json, sys, tarfile
+with tarfile.open(sys.argv[1], "r:gz") as tar:
+    for member in tar.getmembers():
+        data = tar.extractfile(member).read()
+        if member.name.endswith("--SimpleTest.json"):
+            rows = [json.loads(line) for line in data.decode("utf-8").splitlines()]
+            print(member.name, len(rows), sorted(rows[0].keys()))
+        else:
+            print(member.name, len(data))
+"#;
+    let python = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        python.status.success(),
+        "{}",
+        String::from_utf8_lossy(&python.stderr)
+    );
+    let out = String::from_utf8(python.stdout).unwrap();
+    assert!(
+        out.contains("SimpleData--SimpleTest.json 251 ['_create_date', '_last_update', 'age', 'descrip', 'id', 'name']"),
+        "{out}"
+    );
+}
