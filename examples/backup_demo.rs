@@ -1,7 +1,10 @@
 //! The main job: keep a few kinds of records in SQLite and back them up.
 //!
 //! ```text
-//! cargo run --example backup_demo            # save sample records, back them up
+//! cargo run --example backup_demo                      # save sample records, back them up
+//! cargo run --example backup_demo -- list              # the backups, newest first
+//! cargo run --example backup_demo -- verify <key>      # check one against its manifest
+//! cargo run --example backup_demo -- restore <key> --into restored.sqlite
 //! ```
 //!
 //! `GLUDB_DEMO_DB` names the SQLite file (default `gludb-demo.sqlite`);
@@ -10,8 +13,13 @@
 
 use std::{error::Error, path::PathBuf};
 
-use clap::Parser;
-use gludb::{Databases, Storable, backup::Backup, sqlite::Sqlite};
+use clap::{Parser, Subcommand, ValueEnum};
+use gludb::{
+    Databases, Storable,
+    backup::{Backup, Restore, RestoreMode},
+    sqlite::Sqlite,
+};
+use time::format_description::well_known::Rfc3339;
 
 /// The application's model, in nested modules like a real one.
 mod model {
@@ -66,8 +74,52 @@ use model::{
 };
 
 #[derive(Parser)]
-#[command(about = "gludb demo: store records in SQLite and back them up")]
-struct Cli {}
+#[command(about = "gludb demo: store records in SQLite, back them up, get them back")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Save sample records and back them up (the default).
+    Backup,
+    /// List the backups at GLUDB_BACKUP_URL, newest first.
+    List,
+    /// Check a backup against its manifest and the registered types.
+    Verify {
+        /// The backup's key, as `list` shows it.
+        key: String,
+    },
+    /// Restore a backup into a SQLite file.
+    Restore {
+        /// The backup's key, as `list` shows it.
+        key: String,
+        /// The SQLite file to restore into (created if missing).
+        #[arg(long)]
+        into: PathBuf,
+        /// What to do with records whose id is already there.
+        #[arg(long, value_enum, default_value_t = Mode::Overwrite)]
+        mode: Mode,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Mode {
+    Overwrite,
+    SkipExisting,
+    RefuseNonEmpty,
+}
+
+impl From<Mode> for RestoreMode {
+    fn from(mode: Mode) -> RestoreMode {
+        match mode {
+            Mode::Overwrite => RestoreMode::Overwrite,
+            Mode::SkipExisting => RestoreMode::SkipExisting,
+            Mode::RefuseNonEmpty => RestoreMode::RefuseNonEmpty,
+        }
+    }
+}
 
 fn database_path() -> PathBuf {
     std::env::var_os("GLUDB_DEMO_DB")
@@ -112,15 +164,12 @@ async fn save_samples(dbs: &Databases) -> gludb::Result<()> {
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn Error>> {
-    let _cli = Cli::parse();
+async fn backup() -> Result<(), Box<dyn Error>> {
     let path = database_path();
     let dbs = Databases::new(Sqlite::open(&path).await?);
     save_samples(&dbs).await?;
 
-    let url = backup_url()?;
-    let mut backup = Backup::from_url(&url)?;
+    let mut backup = Backup::from_url(&backup_url()?)?;
     backup.add_class::<Person>();
     // Every type in the orders module, with its bases.
     backup.add_package(&format!("{}::model::orders", module_path!()));
@@ -134,4 +183,73 @@ async fn main() -> Result<(), Box<dyn Error>> {
     }
     println!("archive:     {} bytes", report.archive_bytes);
     Ok(())
+}
+
+async fn list() -> Result<(), Box<dyn Error>> {
+    let restore = Restore::from_url(&backup_url()?)?;
+    for backup in restore.list().await? {
+        let time = backup.time.format(&Rfc3339)?;
+        println!("{time}  {:>10} bytes  {}", backup.size, backup.key);
+    }
+    Ok(())
+}
+
+async fn verify(key: &str) -> Result<(), Box<dyn Error>> {
+    let report = Restore::from_url(&backup_url()?)?.verify(key).await?;
+    println!("backup:   {}", report.key);
+    println!(
+        "manifest: {}",
+        if report.has_manifest {
+            "present"
+        } else {
+            "none (records checked only)"
+        }
+    );
+    for class in &report.classes {
+        let verdict = if class.problems.is_empty() {
+            "OK".to_owned()
+        } else {
+            class.problems.join("; ")
+        };
+        println!(
+            "  {:<40} {:>8} records  {verdict}",
+            class.name, class.records
+        );
+    }
+    for problem in &report.problems {
+        println!("  problem: {problem}");
+    }
+    if !report.is_ok() {
+        return Err("the backup did not verify".into());
+    }
+    println!("verified: OK");
+    Ok(())
+}
+
+async fn restore(key: &str, into: &PathBuf, mode: Mode) -> Result<(), Box<dyn Error>> {
+    let dbs = Databases::new(Sqlite::open(into).await?);
+    let restore = Restore::from_url(&backup_url()?)?.with_mode(mode.into());
+    let report = restore.restore(key, &dbs).await?;
+    println!("restored {} into {}", report.key, into.display());
+    for class in &report.classes {
+        println!(
+            "  {:<40} {:>8} records  {:>8} written",
+            class.name, class.records, class.written
+        );
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() {
+    let outcome = match Cli::parse().command.unwrap_or(Command::Backup) {
+        Command::Backup => backup().await,
+        Command::List => list().await,
+        Command::Verify { key } => verify(&key).await,
+        Command::Restore { key, into, mode } => restore(&key, &into, mode).await,
+    };
+    if let Err(e) = outcome {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
 }

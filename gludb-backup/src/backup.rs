@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use gludb_core::{Backend, Databases, Snapshot, Storable, TableSpec, TypeInfo, record};
+use gludb_core::{Backend, Databases, Snapshot, TableSpec, TypeInfo, record};
 use time::OffsetDateTime;
 
 use crate::{
@@ -25,11 +25,11 @@ struct Tuning {
 /// A backup of the classes you select, into S3 or any object store.
 ///
 /// ```
-/// use gludb::backup::Backup;
-/// use gludb::{Databases, Storable, sqlite::Sqlite};
+/// use gludb_backup::Backup; // `gludb::backup::Backup` through the facade
+/// use gludb_core::{Databases, Storable, sqlite::Sqlite};
 ///
-/// #[derive(Storable, serde::Serialize, serde::Deserialize)]
-/// #[gludb(table = "Note")]
+/// #[derive(gludb_derive::Storable, serde::Serialize, serde::Deserialize)]
+/// #[gludb(table = "Note", crate = "gludb_core")] // plain `#[gludb(table = "Note")]` via `gludb`
 /// struct Note { id: String, text: String }
 ///
 /// # #[tokio::main(flavor = "current_thread")]
@@ -117,35 +117,7 @@ impl Backup {
         self
     }
 
-    /// Adds `T` and every Storable base in its method resolution order;
-    /// returns how many classes were newly added.
-    pub fn add_class<T: Storable>(&mut self) -> usize {
-        self.selection.add_class::<T>(true)
-    }
-
-    /// Adds `T`, and its bases if `include_bases`; returns how many
-    /// classes were newly added.
-    pub fn add_class_with<T: Storable>(&mut self, include_bases: bool) -> usize {
-        self.selection.add_class::<T>(include_bases)
-    }
-
-    /// Adds every registered type in module `package` and below (e.g.
-    /// `myapp::model`), with their bases; returns how many were newly added.
-    /// See [`Selection::add_package`] for what "registered" takes.
-    pub fn add_package(&mut self, package: &str) -> usize {
-        self.selection.add_package(package, true, true)
-    }
-
-    /// [`add_package`](Self::add_package) with the original's `recurse` and
-    /// `include_bases` options.
-    pub fn add_package_with(&mut self, package: &str, recurse: bool, include_bases: bool) -> usize {
-        self.selection.add_package(package, recurse, include_bases)
-    }
-
-    /// The selected classes.
-    pub fn selection(&self) -> &Selection {
-        &self.selection
-    }
+    crate::selection::selection_methods!();
 
     /// The destination.
     pub fn destination(&self) -> &Destination {

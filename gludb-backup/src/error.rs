@@ -84,13 +84,39 @@ pub enum BackupError {
         detail: String,
     },
 
-    /// The archive is not a usable backup.
-    #[error("backup {key} is not usable: {problem}")]
+    /// The archive is not a usable backup (corrupt, truncated, hostile,
+    /// or not matching its manifest).
+    #[error("backup {key} is not usable: {source}")]
     Archive {
         /// The backup's key.
         key: String,
         /// What is wrong.
-        problem: String,
+        #[source]
+        source: crate::archive::ArchiveError,
+    },
+
+    /// A record in the archive does not decode into its registered type.
+    #[error("{0}")]
+    BadRecord(Box<RecordProblem>),
+
+    /// No backup under that key.
+    #[error("no backup {key} at {destination}")]
+    NotFound {
+        /// The destination.
+        destination: String,
+        /// The key asked for.
+        key: String,
+    },
+
+    /// Several registered types share a member's `<TypeName>--<table>` name.
+    #[error(
+        "member {member} matches several registered types ({candidates}); select the one to restore with `add_class`"
+    )]
+    AmbiguousType {
+        /// The member.
+        member: String,
+        /// The matching types' full names.
+        candidates: String,
     },
 
     /// A local I/O error.
@@ -102,6 +128,26 @@ pub enum BackupError {
         #[source]
         source: io::Error,
     },
+}
+
+/// Where and why a record in an archive does not decode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "line {line} of {member} in backup {key} (record {id:?}) does not decode into `{type_name}`: {reason}"
+)]
+pub struct RecordProblem {
+    /// The backup's key.
+    pub key: String,
+    /// The member.
+    pub member: String,
+    /// 1-based line number.
+    pub line: u64,
+    /// The record's id, if it has one.
+    pub id: Option<String>,
+    /// The type it should decode into.
+    pub type_name: String,
+    /// What is wrong.
+    pub reason: String,
 }
 
 impl BackupError {
@@ -136,18 +182,18 @@ impl BackupError {
     pub(crate) fn store(destination: &str, context: &str, source: object_store::Error) -> Self {
         let destination = destination.to_owned();
         let context = context.to_owned();
-        match source {
-            object_store::Error::PermissionDenied { .. }
-            | object_store::Error::Unauthenticated { .. } => BackupError::AccessDenied {
+        if refused_credentials(&source) {
+            BackupError::AccessDenied {
                 destination,
                 context,
                 source,
-            },
-            source => BackupError::Store {
+            }
+        } else {
+            BackupError::Store {
                 destination,
                 context,
                 source,
-            },
+            }
         }
     }
 
@@ -157,4 +203,25 @@ impl BackupError {
             source,
         }
     }
+}
+
+/// Whether the store refused the request's credentials: `object_store` says
+/// so for object requests; for listing it only reports the HTTP status (its
+/// retry error type is private), so look for 401/403 in the error chain.
+fn refused_credentials(error: &object_store::Error) -> bool {
+    if matches!(
+        error,
+        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }
+    ) {
+        return true;
+    }
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = cause {
+        let text = current.to_string();
+        if text.contains("403 Forbidden") || text.contains("401 Unauthorized") {
+            return true;
+        }
+        cause = current.source();
+    }
+    false
 }

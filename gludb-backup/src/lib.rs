@@ -1,7 +1,7 @@
 //! Backups of gludb stored objects: pick classes from the registry, stream
 //! them from one read snapshot through tar and gzip into S3 or any object
 //! store, in bounded memory; a manifest with SHA-256 hashes makes every
-//! backup verifiable.
+//! backup verifiable; restores are all or nothing.
 //!
 //! Use it through the `gludb` crate (`gludb::backup`).
 
@@ -12,13 +12,21 @@ mod backup;
 mod destination;
 mod error;
 mod history;
+mod members;
 mod report;
+mod restore;
 mod selection;
+mod source;
 mod upload;
+mod verify;
 
 pub use backup::Backup;
 pub use destination::Destination;
-pub use error::{BackupError, Result};
+pub use error::{BackupError, RecordProblem, Result};
+pub use gludb_core::RestoreMode;
 pub use history::{BackupHistory, BackupStatus, ClassCount};
 pub use report::{BackupReport, ClassReport};
+pub use restore::{ClassRestore, Restore, RestoreReport};
 pub use selection::Selection;
+pub use source::BackupListing;
+pub use verify::{ClassCheck, VerifyReport};

@@ -102,3 +102,46 @@ fn all_bases(info: &'static TypeInfo) -> Vec<&'static TypeInfo> {
     }
     seen
 }
+
+/// The class-picking methods `Backup` and `Restore` share, so both read the
+/// same: `add_class`, `add_class_with`, `add_package`, `add_package_with`.
+macro_rules! selection_methods {
+    () => {
+        /// Adds `T` and every Storable base in its method resolution order;
+        /// returns how many classes were newly added.
+        pub fn add_class<T: gludb_core::Storable>(&mut self) -> usize {
+            self.selection.add_class::<T>(true)
+        }
+
+        /// Adds `T`, and its bases if `include_bases`; returns how many
+        /// classes were newly added.
+        pub fn add_class_with<T: gludb_core::Storable>(&mut self, include_bases: bool) -> usize {
+            self.selection.add_class::<T>(include_bases)
+        }
+
+        /// Adds every registered type in module `package` and below (e.g.
+        /// `myapp::model`), with their bases; returns how many were newly
+        /// added. See [`Selection::add_package`](crate::Selection::add_package)
+        /// for what "registered" takes.
+        pub fn add_package(&mut self, package: &str) -> usize {
+            self.selection.add_package(package, true, true)
+        }
+
+        /// `add_package` with the original's `recurse` and `include_bases`
+        /// options.
+        pub fn add_package_with(
+            &mut self,
+            package: &str,
+            recurse: bool,
+            include_bases: bool,
+        ) -> usize {
+            self.selection.add_package(package, recurse, include_bases)
+        }
+
+        /// The selected classes.
+        pub fn selection(&self) -> &crate::Selection {
+            &self.selection
+        }
+    };
+}
+pub(crate) use selection_methods;

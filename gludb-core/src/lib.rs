@@ -11,6 +11,7 @@ mod databases;
 mod error;
 pub mod mro;
 pub mod names;
+pub mod postgres;
 pub mod record;
 pub mod registry;
 pub mod sqlite;

@@ -6,7 +6,8 @@
 //!   the server named by `GLUDB_TEST_POSTGRES_URL`.
 //!
 //! Servers listen on `127.0.0.1` on free ports and are stopped (and their
-//! data deleted) when the value that started them is dropped.
+//! data deleted) when the value that started them is dropped; the cluster
+//! of [`PgCluster::shared`], one per test binary, when the process exits.
 
 pub mod postgres;
 pub mod s3;

@@ -22,7 +22,7 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use tempfile::TempDir;
 
@@ -267,6 +267,62 @@ impl PgCluster {
     /// accepts connections. Does nothing if it is running.
     pub fn start_server(&self) -> io::Result<()> {
         self.owned("start")?.start_server()
+    }
+
+    /// One cluster for every test of this process (this test binary),
+    /// started on first use and stopped when the process exits.
+    ///
+    /// Rust never drops statics, so the cluster is stopped (`pg_ctl stop -m
+    /// immediate`) and its directory removed by an `atexit` hook registered
+    /// when it starts; the test harness exits through `exit()` whether tests
+    /// pass or fail. (A process killed by a signal skips `atexit`: the
+    /// cluster is then left running in its temp dir.)
+    ///
+    /// Returns what [`PgCluster::start`] returned, the same for every
+    /// caller. Tests sharing it must not stop or restart it: a test that
+    /// does should start a cluster of its own.
+    pub fn shared() -> io::Result<Option<&'static PgCluster>> {
+        static SHARED: OnceLock<Result<Option<PgCluster>, String>> = OnceLock::new();
+
+        extern "C" fn stop_shared() {
+            // Never unwind out of an `extern "C"` function.
+            let _ = std::panic::catch_unwind(|| {
+                if let Some(Ok(Some(cluster))) = SHARED.get() {
+                    cluster.stop_and_remove();
+                }
+            });
+        }
+
+        let started = SHARED.get_or_init(|| {
+            let started = PgCluster::start().map_err(|e| e.to_string());
+            if let Ok(Some(cluster)) = &started
+                && cluster.is_owned()
+            {
+                // SAFETY: `stop_shared` is a plain `extern "C" fn()` that
+                // never unwinds, as `atexit` requires.
+                if unsafe { libc::atexit(stop_shared) } != 0 {
+                    eprintln!(
+                        "gludb-testkit: cannot register the atexit hook: the shared PostgreSQL \
+                         cluster on port {} will be left running",
+                        cluster.port()
+                    );
+                }
+            }
+            started
+        });
+        match started {
+            Ok(cluster) => Ok(cluster.as_ref()),
+            Err(e) => Err(io::Error::other(e.clone())),
+        }
+    }
+
+    /// Stops a cluster this value started and removes its directory, without
+    /// needing ownership (for [`PgCluster::shared`], which is never dropped).
+    fn stop_and_remove(&self) {
+        if let Inner::Owned(owned) = &self.inner {
+            owned.kill();
+            let _ = std::fs::remove_dir_all(owned.dir.path());
+        }
     }
 
     fn owned(&self, what: &str) -> io::Result<&Owned> {

@@ -1,6 +1,9 @@
 //! Shared pieces of the backup tests: databases, the S3 server, reading
 //! archives back the way any tar/gzip reader would.
 
+// Shared by several test binaries: each uses only part of it.
+#![allow(dead_code)]
+
 use std::io::Read;
 
 use gludb::{Databases, sqlite::Sqlite};

@@ -1,11 +1,21 @@
 //! The backend conformance suite: one set of tests, run against every
-//! backend (SQLite file, SQLite in memory, and PostgreSQL once it lands), in
-//! the spirit of object_store's `integration.rs`.
+//! backend (SQLite file, SQLite in memory, PostgreSQL), in the spirit of
+//! object_store's `integration.rs`.
+//!
+//! PostgreSQL: every test gets a fresh database on one throwaway cluster
+//! shared by this test binary ([`PgCluster::shared`], stopped by an `atexit`
+//! hook when the binary exits), or on `GLUDB_TEST_POSTGRES_URL`'s server.
+//! Without either, the PostgreSQL tests print `SKIPPED` and pass, except
+//! when `CI=true`, where they fail.
 
 mod models;
 mod suite;
 
-use gludb::{Databases, sqlite::Sqlite};
+use std::io::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use gludb::{Databases, postgres::Postgres, sqlite::Sqlite};
+use gludb_testkit::PgCluster;
 
 /// A database for one test, kept alive (with its files) while the test runs.
 pub struct Fixture {
@@ -13,25 +23,78 @@ pub struct Fixture {
     _dir: Option<tempfile::TempDir>,
 }
 
-async fn sqlite_file() -> Fixture {
+async fn sqlite_file(_test: &str) -> Option<Fixture> {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = Sqlite::open(dir.path().join("conformance.sqlite"))
         .await
         .expect("open SQLite file");
-    Fixture {
+    Some(Fixture {
         dbs: Databases::new(db),
         _dir: Some(dir),
-    }
+    })
 }
 
-async fn sqlite_memory() -> Fixture {
+async fn sqlite_memory(_test: &str) -> Option<Fixture> {
     let db = Sqlite::open_in_memory()
         .await
         .expect("open SQLite in memory");
-    Fixture {
+    Some(Fixture {
         dbs: Databases::new(db),
         _dir: None,
-    }
+    })
+}
+
+/// A fresh database for `test` on the shared PostgreSQL cluster; `None`
+/// (after a loud SKIPPED) when no server is available, a panic if `CI=true`.
+async fn postgres(test: &str) -> Option<Fixture> {
+    static DATABASES: AtomicUsize = AtomicUsize::new(0);
+    let cluster = tokio::task::spawn_blocking(PgCluster::shared)
+        .await
+        .expect("PgCluster::shared does not panic");
+    let cluster = match cluster {
+        Ok(Some(cluster)) => cluster,
+        Ok(None) => {
+            return skip(
+                test,
+                "PgCluster::start found no initdb/pg_ctl, or cannot run them as a non-root user",
+            );
+        }
+        Err(e) => return skip(test, &format!("starting a cluster failed: {e}")),
+    };
+    // Unique per run, also on a long-lived GLUDB_TEST_POSTGRES_URL server.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let name = format!(
+        "{}_{}_{}_{nanos}",
+        &test[..test.len().min(32)],
+        std::process::id(),
+        DATABASES.fetch_add(1, Ordering::Relaxed)
+    );
+    let url = tokio::task::spawn_blocking(move || cluster.create_database(&name))
+        .await
+        .expect("create_database does not panic")
+        .expect("create a database for the test");
+    let db = Postgres::connect(&url)
+        .await
+        .expect("connect to PostgreSQL");
+    Some(Fixture {
+        dbs: Databases::new(db),
+        _dir: None,
+    })
+}
+
+fn skip(test: &str, reason: &str) -> Option<Fixture> {
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "PostgreSQL is required when CI=true: {reason}"
+    );
+    // Straight to stderr: the test harness captures `eprintln!`.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: PostgreSQL not available ({reason}; set GLUDB_TEST_POSTGRES_URL to use a server): {test}"
+    );
+    None
 }
 
 /// Generates one `#[tokio::test]` per suite function for a backend.
@@ -63,7 +126,9 @@ macro_rules! conformance {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                let fixture = $fixture().await;
+                let Some(fixture) = $fixture(stringify!($name)).await else {
+                    return;
+                };
                 crate::suite::$name(&fixture.dbs).await;
             }
         )*
@@ -72,3 +137,4 @@ macro_rules! conformance {
 
 conformance!(sqlite_file_backend, crate::sqlite_file);
 conformance!(sqlite_memory_backend, crate::sqlite_memory);
+conformance!(postgres_backend, crate::postgres);

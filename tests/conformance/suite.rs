@@ -186,9 +186,34 @@ async fn insert_raw(dbs: &Databases, id: &str, value: &str) {
     db.upsert(&spec, row).await.unwrap();
 }
 
+/// Malformed JSON reaching the backend has one of two outcomes a user finds
+/// correct: the backend refuses to store it (PostgreSQL's `json` column) with
+/// a typed error naming the record, and nothing is stored; or it stores it
+/// (SQLite) and reading it is a decode error naming the record.
 pub async fn malformed_json_is_a_decode_error_naming_the_record(dbs: &Databases) {
     SimpleData::ensure_table(dbs).await.unwrap();
-    insert_raw(dbs, "badjson", "{this is not json").await;
+    let spec = spec_of::<SimpleData>(dbs);
+    let db = dbs.database_for(SimpleData::type_info()).unwrap();
+    let row = Row {
+        id: "badjson".into(),
+        value: "{this is not json".into(),
+        index_values: vec![String::new()],
+    };
+    if let Err(err) = db.upsert(&spec, row).await {
+        assert!(
+            !matches!(err, Error::UnknownTable { .. } | Error::Closed { .. }),
+            "refused for the wrong reason: {err}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.contains("badjson") && message.contains("SimpleTest"),
+            "{message}"
+        );
+        assert_eq!(SimpleData::find_one(dbs, "badjson").await.unwrap(), None);
+        let results: Vec<_> = SimpleData::find_all(dbs).collect().await;
+        assert!(results.is_empty(), "nothing is stored");
+        return;
+    }
     let err = SimpleData::find_one(dbs, "badjson").await.unwrap_err();
     match &err {
         Error::Decode {
@@ -256,7 +281,21 @@ pub async fn unicode_and_escapes_round_trip(dbs: &Databases) {
     )
     .await
     .unwrap();
-    assert_eq!(found, vec![d]);
+    assert_eq!(found, vec![d.clone()]);
+
+    // Saving such a record again (which reads the stored one to keep its
+    // `_create_date`) works too.
+    let first = stored_json(dbs, &d.id).await;
+    d.age += 1;
+    d.save(dbs).await.unwrap();
+    assert_eq!(
+        SimpleData::find_one(dbs, &d.id).await.unwrap(),
+        Some(d.clone())
+    );
+    assert_eq!(
+        stored_json(dbs, &d.id).await["_create_date"],
+        first["_create_date"]
+    );
 }
 
 pub async fn table_prefix_names_the_table(dbs: &Databases) {

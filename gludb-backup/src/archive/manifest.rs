@@ -47,6 +47,21 @@ pub struct MemberManifest {
 }
 
 impl Manifest {
+    /// Parses a manifest member, refusing other formats and newer versions.
+    pub fn from_json(bytes: &[u8]) -> Result<Manifest, String> {
+        let manifest: Manifest = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if manifest.format != FORMAT {
+            return Err(format!("unknown format {:?}", manifest.format));
+        }
+        if manifest.format_version > FORMAT_VERSION {
+            return Err(format!(
+                "format version {} is newer than this reader ({FORMAT_VERSION})",
+                manifest.format_version
+            ));
+        }
+        Ok(manifest)
+    }
+
     /// A manifest of the current format.
     pub fn new(created: String, members: Vec<MemberManifest>) -> Manifest {
         Manifest {

@@ -11,8 +11,10 @@
 
 mod key;
 mod manifest;
+mod reader;
 mod writer;
 
 pub use key::{backup_file_name, parse_backup_time};
-pub use manifest::{MANIFEST_NAME, Manifest, MemberManifest};
+pub use manifest::{FORMAT, FORMAT_VERSION, MANIFEST_NAME, Manifest, MemberManifest};
+pub use reader::{ArchiveError, ArchiveReader, Limits, Member, MemberDigest};
 pub(crate) use writer::ArchiveWriter;

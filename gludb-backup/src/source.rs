@@ -1,0 +1,85 @@
+//! Reading backups back from a destination: listing them and opening one.
+
+use futures_util::{StreamExt, TryStreamExt};
+use object_store::ObjectStoreExt;
+use time::OffsetDateTime;
+use tokio_util::io::StreamReader;
+
+use crate::{
+    BackupError, Result,
+    archive::{ArchiveError, ArchiveReader, Limits, parse_backup_time},
+    destination::Connected,
+};
+
+/// A backup found at a destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupListing {
+    /// The object's key, prefix included.
+    pub key: String,
+    /// When the backup was taken (from its key).
+    pub time: OffsetDateTime,
+    /// Compressed size in bytes.
+    pub size: u64,
+}
+
+/// The backups under the destination's prefix, newest first. Objects whose
+/// names are not backup names are skipped.
+pub(crate) async fn list_backups(connected: &Connected) -> Result<Vec<BackupListing>> {
+    let prefix = (!connected.prefix.as_ref().is_empty()).then_some(&connected.prefix);
+    let objects: Vec<_> = connected
+        .store
+        .list(prefix)
+        .try_collect()
+        .await
+        .map_err(|e| BackupError::store(&connected.description, "listing backups", e))?;
+    let mut backups: Vec<BackupListing> = objects
+        .into_iter()
+        .filter_map(|meta| {
+            let key = meta.location.to_string();
+            parse_backup_time(&key).map(|time| BackupListing {
+                key,
+                time,
+                size: meta.size,
+            })
+        })
+        .collect();
+    // Stores list in no particular order.
+    backups.sort_by(|a, b| b.time.cmp(&a.time).then_with(|| b.key.cmp(&a.key)));
+    Ok(backups)
+}
+
+/// The byte stream of a stored backup, as the archive reader takes it.
+pub(crate) type BackupBytes = StreamReader<
+    futures_util::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>,
+    bytes::Bytes,
+>;
+
+/// Opens the backup `key` (a full key, as listed) for streaming.
+pub(crate) async fn open_backup(
+    connected: &Connected,
+    key: &str,
+    limits: Limits,
+) -> Result<ArchiveReader<BackupBytes>> {
+    let path = object_store::path::Path::from(key);
+    let found = connected.store.get(&path).await.map_err(|e| match e {
+        object_store::Error::NotFound { .. } => BackupError::NotFound {
+            destination: connected.description.clone(),
+            key: key.to_owned(),
+        },
+        other => BackupError::store(&connected.description, &format!("reading {key}"), other),
+    })?;
+    let bytes = found.into_stream().map_err(std::io::Error::from).boxed();
+    ArchiveReader::new(StreamReader::new(bytes), limits)
+        .map_err(|e| archive_error(connected, key, e))
+}
+
+/// An archive error, unless it was really the store failing mid-read.
+pub(crate) fn archive_error(connected: &Connected, key: &str, error: ArchiveError) -> BackupError {
+    match error.take_store_error() {
+        Ok(store) => BackupError::store(&connected.description, &format!("reading {key}"), store),
+        Err(source) => BackupError::Archive {
+            key: key.to_owned(),
+            source,
+        },
+    }
+}

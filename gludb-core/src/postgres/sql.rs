@@ -1,0 +1,565 @@
+//! The SQL statements of the PostgreSQL backend. Every table and column name
+//! reaching a statement went through [`crate::names`] validation first, so
+//! quoting with [`quote`] is exact.
+//!
+//! The functions take any [`GenericClient`]: a pooled connection or a
+//! transaction (a restore runs them inside its transaction).
+
+use std::collections::HashSet;
+
+use deadpool_postgres::GenericClient;
+use serde_json::Value;
+use tokio_postgres::{Row as PgRow, types::ToSql};
+
+use super::error;
+use crate::{
+    RestoreMode, Result, Row, StoredRecord, TableSpec, TableStats,
+    names::{quote, validate_identifier},
+};
+
+/// PostgreSQL's identifier limit (`NAMEDATALEN - 1`); longer names are
+/// silently truncated by the server, so we shorten index names ourselves.
+const MAX_IDENTIFIER_LEN: usize = 63;
+
+/// How often an upsert tries when the stored row changes between reading
+/// and writing it (concurrent saves of the same record).
+const UPSERT_ATTEMPTS: usize = 32;
+
+/// At most this many rows go into one multi-row restore statement...
+const RESTORE_ROWS_PER_STATEMENT: usize = 1000;
+/// ...and at most about this many bytes of values.
+const RESTORE_BYTES_PER_STATEMENT: usize = 8 << 20;
+
+/// The quoted name of a table given by a caller, validated first (the
+/// `Backend` methods take plain `&str` table names).
+pub(crate) fn table_name(table: &str) -> Result<String> {
+    validate_identifier("table", table)?;
+    Ok(quote(table))
+}
+
+/// The name of the index on `index`: `<table>_<index>_idx`, as the original
+/// GLUDB names it. A name longer than PostgreSQL's 63 bytes is cut to 54
+/// bytes plus `_` and 8 hex digits of a stable hash of the full name, so
+/// long names sharing a prefix stay distinct (where the server's own
+/// truncation would make them clash).
+pub(crate) fn index_name(table: &str, index: &str) -> String {
+    let full = format!("{table}_{index}_idx");
+    if full.len() <= MAX_IDENTIFIER_LEN {
+        return full;
+    }
+    // FNV-1a: stable across builds and platforms (std's hasher is not).
+    let hash = full.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    // Validated names are ASCII, so any byte index is a char boundary.
+    format!("{}_{hash:08x}", &full[..MAX_IDENTIFIER_LEN - 9])
+}
+
+/// `CREATE TABLE IF NOT EXISTS` plus any index columns and indexes the table
+/// lacks (a type may gain an index after its table was created).
+///
+/// Runs inside a transaction holding an advisory lock on the table name, so
+/// concurrent `ensure_table` calls (e.g. several processes starting at once)
+/// don't race on the catalog. DDL is only issued for what is missing: an
+/// `ALTER TABLE` or `CREATE INDEX` would lock the table even when it changes
+/// nothing, and wait behind a running backup.
+pub(crate) async fn ensure_table<C: GenericClient>(tx: &C, spec: &TableSpec) -> Result<()> {
+    let context = || format!("creating table {:?}", spec.table);
+    let table = quote(&spec.table);
+    let run = async {
+        tx.execute(
+            "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($1))",
+            &[&format!("gludb table {}", spec.table)],
+        )
+        .await?;
+        let mut columns = String::from("id text COLLATE \"C\" PRIMARY KEY, value json NOT NULL");
+        for index in &spec.indexes {
+            columns.push_str(&format!(", {} text", quote(index)));
+        }
+        tx.batch_execute(&format!("CREATE TABLE IF NOT EXISTS {table} ({columns})"))
+            .await?;
+
+        let existing: HashSet<String> = tx
+            .query(
+                "SELECT a.attname::text FROM pg_catalog.pg_attribute a \
+                 JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
+                 WHERE c.relname = $1 AND c.relkind IN ('r', 'p') \
+                 AND pg_catalog.pg_table_is_visible(c.oid) \
+                 AND a.attnum > 0 AND NOT a.attisdropped",
+                &[&spec.table],
+            )
+            .await?
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<std::result::Result<_, _>>()?;
+        for index in spec.indexes.iter().filter(|i| !existing.contains(*i)) {
+            tx.batch_execute(&format!(
+                "ALTER TABLE {table} ADD COLUMN {} text",
+                quote(index)
+            ))
+            .await?;
+        }
+
+        let wanted: Vec<String> = spec
+            .indexes
+            .iter()
+            .map(|index| index_name(&spec.table, index))
+            .collect();
+        let present: HashSet<String> = tx
+            .query(
+                "SELECT c.relname::text FROM pg_catalog.pg_class c \
+                 WHERE c.relkind IN ('i', 'I') AND c.relname::text = ANY($1) \
+                 AND pg_catalog.pg_table_is_visible(c.oid)",
+                &[&wanted],
+            )
+            .await?
+            .iter()
+            .map(|row| row.try_get(0))
+            .collect::<std::result::Result<_, _>>()?;
+        for (index, name) in spec.indexes.iter().zip(&wanted) {
+            if !present.contains(name) {
+                tx.batch_execute(&format!(
+                    "CREATE INDEX IF NOT EXISTS {} ON {table} ({})",
+                    quote(name),
+                    quote(index)
+                ))
+                .await?;
+            }
+        }
+        Ok(())
+    };
+    run.await.map_err(|e| error::plain(context(), e))
+}
+
+fn insert_columns(spec: &TableSpec) -> String {
+    std::iter::once("id".to_owned())
+        .chain(std::iter::once("value".to_owned()))
+        .chain(spec.indexes.iter().map(|i| quote(i)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn index_updates(spec: &TableSpec) -> String {
+    spec.indexes
+        .iter()
+        .map(|index| format!(", {0} = excluded.{0}", quote(index)))
+        .collect()
+}
+
+/// The conditional upsert: inserts, or updates only while the stored row
+/// is still the version read before (its `xmin`, `$N`; NULL when there was
+/// no row). 0 rows affected means "read again and retry".
+fn upsert_sql(spec: &TableSpec) -> String {
+    let table = quote(&spec.table);
+    let n = spec.indexes.len();
+    let placeholders: String = (0..n).map(|i| format!(", ${}", i + 3)).collect();
+    format!(
+        "INSERT INTO {table} ({}) VALUES ($1, $2::text::json{placeholders}) \
+         ON CONFLICT (id) DO UPDATE SET value = excluded.value{} \
+         WHERE {table}.xmin::text IS NOT DISTINCT FROM ${}",
+        insert_columns(spec),
+        index_updates(spec),
+        n + 3
+    )
+}
+
+/// The stored record's `_create_date`, if it has one.
+fn stored_create_date(stored: &str) -> Option<Value> {
+    #[derive(serde::Deserialize)]
+    struct Dates {
+        #[serde(rename = "_create_date")]
+        create_date: Option<Value>,
+    }
+    // Only an object (serde would also read a struct from an array); other
+    // keys are skipped without being kept.
+    if !stored.trim_start().starts_with('{') {
+        return None;
+    }
+    serde_json::from_str::<Dates>(stored).ok()?.create_date
+}
+
+/// `value` with its top-level `_create_date` set to `date`, re-serialised
+/// only if that changes it. A value that is not a JSON object is returned
+/// as is (the `json` column refuses malformed text).
+fn with_create_date(value: &str, date: Value) -> String {
+    let Ok(Value::Object(mut fields)) = serde_json::from_str::<Value>(value) else {
+        return value.to_owned();
+    };
+    if fields.get("_create_date") == Some(&date) {
+        return value.to_owned();
+    }
+    // `preserve_order` keeps the other keys where they were, and an existing
+    // `_create_date` keeps its place.
+    fields.insert("_create_date".to_owned(), date);
+    serde_json::to_string(&fields).unwrap_or_else(|_| value.to_owned())
+}
+
+/// Inserts or updates a record, keeping the stored `_create_date`.
+///
+/// Optimistic and atomic without holding a lock: read the stored row and
+/// its version (`xmin`), patch its `_create_date` into the new value in Rust
+/// (re-serialised with its key order kept, only when it differs), then write with a
+/// statement that only applies while the stored row is still that version.
+/// If a concurrent save got in between (0 rows affected), read again.
+///
+/// The stored value is parsed in Rust, not with PostgreSQL's JSON
+/// operators: those fail on any value holding a `\u0000` escape, which the
+/// `json` type stores fine.
+pub(crate) async fn upsert<C: GenericClient>(
+    client: &C,
+    spec: &TableSpec,
+    row: &Row,
+) -> Result<()> {
+    let context = || format!("saving record {:?} in {:?}", row.id, spec.table);
+    let map = |e| error::query(context(), &spec.table, e);
+    let table = quote(&spec.table);
+    let read = client
+        .prepare_cached(&format!(
+            "SELECT xmin::text, value::text FROM {table} WHERE id = $1"
+        ))
+        .await
+        .map_err(map)?;
+    let write = client
+        .prepare_cached(&upsert_sql(spec))
+        .await
+        .map_err(map)?;
+    for _ in 0..UPSERT_ATTEMPTS {
+        let (version, value) = match client.query_opt(&read, &[&row.id]).await.map_err(map)? {
+            Some(stored) => {
+                let version: String = stored.try_get(0).map_err(map)?;
+                let old: String = stored.try_get(1).map_err(map)?;
+                let value = match stored_create_date(&old) {
+                    Some(date) => with_create_date(&row.value, date),
+                    None => row.value.clone(),
+                };
+                (Some(version), value)
+            }
+            None => (None, row.value.clone()),
+        };
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&row.id, &value];
+        params.extend(row.index_values.iter().map(|v| v as &(dyn ToSql + Sync)));
+        params.push(&version);
+        if client.execute(&write, &params).await.map_err(map)? == 1 {
+            return Ok(());
+        }
+    }
+    Err(error::backend(
+        context(),
+        format!(
+            "the record changed during each of {UPSERT_ATTEMPTS} attempts to save it \
+             (concurrent saves of the same record): try again"
+        ),
+    ))
+}
+
+fn record(row: &PgRow) -> std::result::Result<StoredRecord, tokio_postgres::Error> {
+    Ok(StoredRecord {
+        id: row.try_get(0)?,
+        value: row.try_get(1)?,
+    })
+}
+
+/// Rows of `(id, value text)` into records.
+pub(crate) fn records(
+    rows: &[PgRow],
+) -> std::result::Result<Vec<StoredRecord>, tokio_postgres::Error> {
+    rows.iter().map(record).collect()
+}
+
+pub(crate) async fn find_one<C: GenericClient>(
+    client: &C,
+    table: &str,
+    id: &str,
+) -> Result<Option<StoredRecord>> {
+    let quoted = table_name(table)?;
+    let map = |e| error::query(format!("reading record {id:?} of {table:?}"), table, e);
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT id, value::text FROM {quoted} WHERE id = $1"
+        ))
+        .await
+        .map_err(map)?;
+    match client.query_opt(&statement, &[&id]).await.map_err(map)? {
+        Some(row) => record(&row).map(Some).map_err(map),
+        None => Ok(None),
+    }
+}
+
+pub(crate) async fn find_by_index<C: GenericClient>(
+    client: &C,
+    table: &str,
+    index: &str,
+    value: &str,
+) -> Result<Vec<StoredRecord>> {
+    let quoted = table_name(table)?;
+    validate_identifier("index", index)?;
+    let map = |e| error::query(format!("finding by index {index:?} in {table:?}"), table, e);
+    let statement = client
+        .prepare_cached(&format!(
+            "SELECT id, value::text FROM {quoted} WHERE {} = $1 ORDER BY id COLLATE \"C\"",
+            quote(index)
+        ))
+        .await
+        .map_err(map)?;
+    let rows = client.query(&statement, &[&value]).await.map_err(map)?;
+    records(&rows).map_err(map)
+}
+
+/// `find_all`'s query: every record in id (byte) order.
+pub(crate) fn select_all_in_id_order(quoted_table: &str) -> String {
+    format!("SELECT id, value::text FROM {quoted_table} ORDER BY id COLLATE \"C\"")
+}
+
+/// A snapshot's query: every record in storage order (a plain sequential
+/// scan, the fastest full read).
+pub(crate) fn select_all(quoted_table: &str) -> String {
+    format!("SELECT id, value::text FROM {quoted_table}")
+}
+
+pub(crate) async fn delete<C: GenericClient>(client: &C, table: &str, id: &str) -> Result<bool> {
+    let quoted = table_name(table)?;
+    let map = |e| error::query(format!("deleting record {id:?} of {table:?}"), table, e);
+    let statement = client
+        .prepare_cached(&format!("DELETE FROM {quoted} WHERE id = $1"))
+        .await
+        .map_err(map)?;
+    Ok(client.execute(&statement, &[&id]).await.map_err(map)? > 0)
+}
+
+/// Whether the table exists (as visible through the search path), read
+/// through the caller's transaction snapshot.
+pub(crate) async fn table_exists<C: GenericClient>(
+    client: &C,
+    table: &str,
+) -> std::result::Result<bool, tokio_postgres::Error> {
+    let row = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.relname = $1 \
+             AND c.relkind IN ('r', 'p') AND pg_catalog.pg_table_is_visible(c.oid))",
+            &[&table],
+        )
+        .await?;
+    row.try_get(0)
+}
+
+pub(crate) async fn count<C: GenericClient>(client: &C, table: &str) -> Result<u64> {
+    let quoted = table_name(table)?;
+    let row = client
+        .query_one(&format!("SELECT count(*) FROM {quoted}"), &[])
+        .await
+        .map_err(|e| error::query(format!("counting {table:?}"), table, e))?;
+    let n: i64 = row
+        .try_get(0)
+        .map_err(|e| error::plain(format!("counting {table:?}"), e))?;
+    Ok(n.max(0) as u64)
+}
+
+/// Count and UTF-8 byte size (the length of the text `value::text` returns)
+/// of the table's values; `exists: false` for a missing table.
+pub(crate) async fn table_stats<C: GenericClient>(client: &C, table: &str) -> Result<TableStats> {
+    let quoted = table_name(table)?;
+    let context = || format!("measuring {table:?}");
+    if !table_exists(client, table)
+        .await
+        .map_err(|e| error::plain(context(), e))?
+    {
+        return Ok(TableStats::default());
+    }
+    let row = client
+        .query_one(
+            &format!(
+                "SELECT count(*), coalesce(sum(octet_length(value::text)), 0)::bigint FROM {quoted}"
+            ),
+            &[],
+        )
+        .await
+        .map_err(|e| error::query(context(), table, e))?;
+    let records: i64 = row.try_get(0).map_err(|e| error::plain(context(), e))?;
+    let bytes: i64 = row.try_get(1).map_err(|e| error::plain(context(), e))?;
+    Ok(TableStats {
+        exists: true,
+        records: records.max(0) as u64,
+        value_bytes: bytes.max(0) as u64,
+    })
+}
+
+/// The multi-row statement a restore writes with: one text array per
+/// column, unnested, values stored verbatim.
+fn restore_sql(spec: &TableSpec, mode: RestoreMode) -> String {
+    let columns = spec.indexes.len() + 2;
+    let arrays: Vec<String> = (1..=columns).map(|i| format!("${i}::text[]")).collect();
+    let aliases: Vec<String> = (0..columns).map(|i| format!("c{i}")).collect();
+    let mut select = vec!["c0".to_owned(), "c1::json".to_owned()];
+    select.extend(aliases[2..].iter().cloned());
+    let head = format!(
+        "INSERT INTO {} ({}) SELECT {} FROM unnest({}) AS r({})",
+        quote(&spec.table),
+        insert_columns(spec),
+        select.join(", "),
+        arrays.join(", "),
+        aliases.join(", ")
+    );
+    match mode {
+        RestoreMode::SkipExisting => format!("{head} ON CONFLICT (id) DO NOTHING"),
+        RestoreMode::RefuseNonEmpty => head,
+        // Overwrite, and any later mode, replaces the stored record.
+        _ => format!(
+            "{head} ON CONFLICT (id) DO UPDATE SET value = excluded.value{}",
+            index_updates(spec)
+        ),
+    }
+}
+
+/// Splits rows into statements: bounded in rows and bytes, and never two
+/// rows with the same id in one statement (PostgreSQL refuses to update a
+/// row twice in one `ON CONFLICT DO UPDATE`), so the result is the same as
+/// writing the rows one by one.
+fn restore_chunks(rows: &[Row]) -> Vec<&[Row]> {
+    let mut chunks = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    let mut ids = HashSet::new();
+    for (i, row) in rows.iter().enumerate() {
+        let full = i - start >= RESTORE_ROWS_PER_STATEMENT
+            || (i > start && bytes + row.value.len() > RESTORE_BYTES_PER_STATEMENT)
+            || ids.contains(row.id.as_str());
+        if full {
+            chunks.push(&rows[start..i]);
+            start = i;
+            bytes = 0;
+            ids.clear();
+        }
+        bytes += row.value.len();
+        ids.insert(row.id.as_str());
+    }
+    if start < rows.len() {
+        chunks.push(&rows[start..]);
+    }
+    chunks
+}
+
+/// Writes restore rows verbatim; returns how many were written.
+pub(crate) async fn restore_rows<C: GenericClient>(
+    client: &C,
+    spec: &TableSpec,
+    rows: &[Row],
+    mode: RestoreMode,
+) -> Result<u64> {
+    if let Some(bad) = rows
+        .iter()
+        .find(|r| r.index_values.len() != spec.indexes.len())
+    {
+        return Err(error::backend(
+            format!("restoring record {:?} into {:?}", bad.id, spec.table),
+            format!(
+                "the row has {} index values but the table has {} indexes",
+                bad.index_values.len(),
+                spec.indexes.len()
+            ),
+        ));
+    }
+    let map = |first: &str, e| {
+        error::query(
+            format!(
+                "restoring records into {:?} (from id {first:?})",
+                spec.table
+            ),
+            &spec.table,
+            e,
+        )
+    };
+    let mut written = 0;
+    for chunk in restore_chunks(rows) {
+        let first = chunk.first().map_or("", |r| r.id.as_str());
+        let statement = client
+            .prepare_cached(&restore_sql(spec, mode))
+            .await
+            .map_err(|e| map(first, e))?;
+        let mut columns: Vec<Vec<&str>> = vec![
+            chunk.iter().map(|r| r.id.as_str()).collect(),
+            chunk.iter().map(|r| r.value.as_str()).collect(),
+        ];
+        for i in 0..spec.indexes.len() {
+            columns.push(chunk.iter().map(|r| r.index_values[i].as_str()).collect());
+        }
+        let params: Vec<&(dyn ToSql + Sync)> =
+            columns.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
+        written += client
+            .execute(&statement, &params)
+            .await
+            .map_err(|e| map(first, e))?;
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, value: &str) -> Row {
+        Row {
+            id: id.into(),
+            value: value.into(),
+            index_values: vec![],
+        }
+    }
+
+    #[test]
+    fn long_index_names_are_shortened_without_collisions() {
+        assert_eq!(
+            index_name("SimpleTest", "by_name"),
+            "SimpleTest_by_name_idx"
+        );
+        let a = index_name(&"t".repeat(40), &format!("{}a", "i".repeat(30)));
+        let b = index_name(&"t".repeat(40), &format!("{}b", "i".repeat(30)));
+        assert_eq!(a.len(), 63);
+        assert_ne!(a, b);
+        assert!(validate_identifier("index", &a).is_ok());
+    }
+
+    #[test]
+    fn create_date_is_patched_without_moving_keys() {
+        let new = r#"{"id":"x","name":"n","_create_date":"UTC:new","_last_update":"UTC:new"}"#;
+        let old = || Value::from("UTC:old");
+        assert_eq!(
+            with_create_date(new, old()),
+            r#"{"id":"x","name":"n","_create_date":"UTC:old","_last_update":"UTC:new"}"#
+        );
+        assert_eq!(with_create_date(new, Value::from("UTC:new")), new);
+        assert_eq!(with_create_date("{not json", old()), "{not json");
+        assert_eq!(with_create_date("[1]", old()), "[1]");
+        assert_eq!(
+            with_create_date(r#"{"a":1}"#, old()),
+            r#"{"a":1,"_create_date":"UTC:old"}"#
+        );
+        let stored = r#"{"a":"nul \u0000","_create_date":"UTC:old","b":[1,{"_create_date":2}]}"#;
+        assert_eq!(stored_create_date(stored), Some(old()));
+        assert_eq!(stored_create_date(r#"{"a":1}"#), None);
+        assert_eq!(stored_create_date("[1]"), None);
+    }
+
+    #[test]
+    fn restore_chunks_split_on_duplicate_ids() {
+        let rows = vec![row("a", "1"), row("b", "1"), row("a", "2"), row("c", "3")];
+        let chunks = restore_chunks(&rows);
+        let ids: Vec<Vec<&str>> = chunks
+            .iter()
+            .map(|c| c.iter().map(|r| r.id.as_str()).collect())
+            .collect();
+        assert_eq!(ids, vec![vec!["a", "b"], vec!["a", "c"]]);
+        let many: Vec<Row> = (0..2500).map(|i| row(&i.to_string(), "{}")).collect();
+        let sizes: Vec<usize> = restore_chunks(&many).iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, vec![1000, 1000, 500]);
+        assert!(restore_chunks(&[]).is_empty());
+    }
+
+    #[test]
+    fn upsert_writes_only_over_the_version_it_read() {
+        let spec = TableSpec::new("T".into(), &["by_x"]).unwrap();
+        assert_eq!(
+            upsert_sql(&spec),
+            "INSERT INTO \"T\" (id, value, \"by_x\") VALUES ($1, $2::text::json, $3) \
+             ON CONFLICT (id) DO UPDATE SET value = excluded.value, \"by_x\" = excluded.\"by_x\" \
+             WHERE \"T\".xmin::text IS NOT DISTINCT FROM $4"
+        );
+    }
+}

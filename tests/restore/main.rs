@@ -1,0 +1,689 @@
+//! Getting data back: list, verify and restore, from `file://` and from a
+//! real S3 server; hostile and damaged archives never change the target.
+
+#[path = "../backup/models.rs"]
+mod models;
+#[path = "../backup/support.rs"]
+mod support;
+
+use std::{collections::BTreeMap, io::Write, path::Path};
+
+use futures_util::TryStreamExt;
+use gludb::{
+    Databases, Error, Storable,
+    backup::{
+        Backup, BackupError, Restore, RestoreMode,
+        archive::{ArchiveError, Limits},
+    },
+    sqlite::Sqlite,
+};
+use models::*;
+use support::*;
+
+async fn seed(dbs: &Databases) {
+    SimpleData::ensure_table(dbs).await.unwrap();
+    ComplexData::ensure_table(dbs).await.unwrap();
+    InheritedData::ensure_table(dbs).await.unwrap();
+    for i in 0..1500 {
+        SimpleData {
+            name: format!("Name{i}"),
+            descrip: if i % 7 == 0 {
+                "ünïcödé\nwith \"escapes\"".into()
+            } else {
+                "plain".into()
+            },
+            age: i,
+            ..Default::default()
+        }
+        .save(dbs)
+        .await
+        .unwrap();
+    }
+    ComplexData {
+        name: "c".into(),
+        complex_data: vec![("x".into(), 1)],
+        ..Default::default()
+    }
+    .save(dbs)
+    .await
+    .unwrap();
+    InheritedData {
+        only_inherited: 5,
+        ..Default::default()
+    }
+    .save(dbs)
+    .await
+    .unwrap();
+}
+
+/// Every (id, stored value) of every table of the test classes.
+async fn snapshot_of(dbs: &Databases) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut tables = BTreeMap::new();
+    for info in [
+        SimpleData::type_info(),
+        ComplexData::type_info(),
+        InheritedData::type_info(),
+    ] {
+        let db = dbs.database_for(info).unwrap();
+        let table = dbs.table_name(info);
+        let rows: BTreeMap<String, String> = match db
+            .find_all(&table)
+            .map_ok(|r| (r.id, r.value))
+            .try_collect()
+            .await
+        {
+            Ok(rows) => rows,
+            Err(Error::UnknownTable { .. }) => BTreeMap::new(),
+            Err(e) => panic!("{e}"),
+        };
+        tables.insert(table, rows);
+    }
+    tables
+}
+
+fn file_url(dir: &Path) -> String {
+    format!("file://{}", dir.display())
+}
+
+async fn backup_to(dir: &Path, dbs: &Databases) -> String {
+    let mut backup = Backup::from_url(&file_url(dir)).unwrap();
+    backup.add_class::<InheritedData>();
+    backup.run_backup(dbs).await.unwrap().key
+}
+
+async fn empty_sqlite() -> Databases {
+    Databases::new(Sqlite::open_in_memory().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_then_restore_gives_identical_rows_and_working_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = sqlite_file().await;
+    seed(&source.dbs).await;
+    let key = backup_to(dir.path(), &source.dbs).await;
+
+    let target = empty_sqlite().await;
+    let restore = Restore::from_url(&file_url(dir.path())).unwrap();
+    let report = restore.restore(&key, &target).await.unwrap();
+    assert!(report.has_manifest);
+    let counts: Vec<_> = report
+        .classes
+        .iter()
+        .map(|c| (c.name.as_str(), c.records, c.written))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            ("InheritedData--InheritedTest", 1, 1),
+            ("SimpleData--SimpleTest", 1500, 1500),
+            ("ComplexData--ComplexTest", 1, 1)
+        ]
+    );
+    assert_eq!(snapshot_of(&target).await, snapshot_of(&source.dbs).await);
+    let found = SimpleData::find_by_index(&target, "reversed_name", "7emaN")
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].age, 7);
+    assert!(report.skipped_members.is_empty());
+
+    // Restoring again overwrites: same rows, nothing duplicated.
+    restore.restore(&key, &target).await.unwrap();
+    assert_eq!(snapshot_of(&target).await, snapshot_of(&source.dbs).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_from_s3_with_a_selection() {
+    let server = s3_server();
+    let source = sqlite_file().await;
+    seed(&source.dbs).await;
+    let mut backup = s3_backup(&server, SECRET_KEY);
+    backup.add_class::<InheritedData>();
+    let key = backup.run_backup(&source.dbs).await.unwrap().key;
+
+    let endpoint = server.endpoint();
+    let mut restore = Restore::new(ACCESS_KEY, SECRET_KEY, BUCKET).with_destination(|d| {
+        d.with_endpoint(&endpoint)
+            .with_s3_option("aws_region", "us-east-1")
+    });
+    assert_eq!(restore.add_class_with::<ComplexData>(false), 1);
+    let listed = restore.list().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].key, key);
+    assert!(restore.verify(&key).await.unwrap().is_ok());
+
+    let target = empty_sqlite().await;
+    let report = restore.restore(&key, &target).await.unwrap();
+    assert_eq!(report.classes.len(), 1);
+    assert_eq!(report.classes[0].name, "ComplexData--ComplexTest");
+    assert_eq!(report.skipped_members.len(), 2);
+    let restored = snapshot_of(&target).await;
+    assert_eq!(
+        restored["ComplexTest"],
+        snapshot_of(&source.dbs).await["ComplexTest"]
+    );
+    assert!(restored["SimpleTest"].is_empty());
+
+    let wrong = Restore::new(ACCESS_KEY, "wrong-secret", BUCKET)
+        .with_destination(|d| d.with_endpoint(&endpoint));
+    let denied = wrong.list().await;
+    assert!(
+        matches!(denied, Err(BackupError::AccessDenied { .. })),
+        "{denied:?}"
+    );
+    let missing = restore
+        .restore("Backup_2001-01-01T00_00_00.000000Z.tar.gz", &target)
+        .await;
+    assert!(
+        matches!(missing, Err(BackupError::NotFound { .. })),
+        "{missing:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_is_newest_first_and_skips_other_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = sqlite_file().await;
+    seed(&source.dbs).await;
+    let first = backup_to(dir.path(), &source.dbs).await;
+    let second = backup_to(dir.path(), &source.dbs).await;
+    std::fs::write(dir.path().join("notes.txt"), "not a backup").unwrap();
+    std::fs::write(
+        dir.path().join("Backup_garbage.tar.gz"),
+        "not a backup either",
+    )
+    .unwrap();
+
+    let listed = Restore::from_url(&file_url(dir.path()))
+        .unwrap()
+        .list()
+        .await
+        .unwrap();
+    let keys: Vec<_> = listed.iter().map(|b| b.key.as_str()).collect();
+    assert_eq!(keys, [second.as_str(), first.as_str()]);
+    assert!(listed[0].time >= listed[1].time);
+    assert_eq!(
+        listed[0].size,
+        std::fs::metadata(dir.path().join(&second)).unwrap().len()
+    );
+}
+
+/// Writes `members` as a gzip'd tar (with the `tar` crate) under `name`.
+fn write_archive(dir: &Path, name: &str, members: &[(&str, &[u8])]) {
+    let file = std::fs::File::create(dir.join(name)).unwrap();
+    let gz = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+    let mut tar = tar::Builder::new(gz);
+    for (member, data) in members {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        tar.append_data(&mut header, member, *data).unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap().flush().unwrap();
+}
+
+const PYTHON_ORIGINAL_FORMAT: &str = r#"
+import io, json, sys, tarfile
+rows = [
+    {"id": "%032x" % i, "name": "Py%d" % i, "descrip": "made by Python", "age": i,
+     "_create_date": "UTC:2015-06-01T12:00:00.000000", "_last_update": "UTC:2015-06-01T12:00:00.000000"}
+    for i in range(1, 4)
+]
+data = "".join(json.dumps(r) + "\n" for r in rows).encode("utf-8")
+with tarfile.open(sys.argv[1], "w:gz") as tar:
+    info = tarfile.TarInfo("SimpleData--SimpleTest.json")
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archives_of_the_original_python_gludb_verify_and_restore() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = "Backup_UTC_2015-06-01T12_00_00.000000.tar.gz";
+    let made = std::process::Command::new("python3")
+        .args(["-c", PYTHON_ORIGINAL_FORMAT])
+        .arg(dir.path().join(key))
+        .status()
+        .unwrap();
+    assert!(made.success());
+
+    let restore = Restore::from_url(&file_url(dir.path())).unwrap();
+    assert_eq!(restore.list().await.unwrap()[0].key, key);
+    let verified = restore.verify(key).await.unwrap();
+    assert!(!verified.has_manifest);
+    assert!(verified.is_ok(), "{verified:?}");
+    assert_eq!(verified.classes[0].records, 3);
+
+    let target = empty_sqlite().await;
+    let report = restore.restore(key, &target).await.unwrap();
+    assert!(!report.has_manifest);
+    assert_eq!(report.classes[0].written, 3);
+    let db = target.default_database().unwrap();
+    let stored = db
+        .find_one("SimpleTest", &format!("{:032x}", 2))
+        .await
+        .unwrap()
+        .unwrap();
+    // Python's own spacing, byte for byte.
+    assert!(
+        stored
+            .value
+            .starts_with(r#"{"id": "00000000000000000000000000000002", "name": "Py2""#),
+        "{}",
+        stored.value
+    );
+    let found = SimpleData::find_by_index(&target, "reversed_name", "2yP")
+        .await
+        .unwrap();
+    assert_eq!(found[0].descrip, "made by Python");
+
+    let strict = Restore::from_url(&file_url(dir.path()))
+        .unwrap()
+        .require_manifest(true);
+    let err = strict
+        .restore(key, &empty_sqlite().await)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            BackupError::Archive {
+                source: ArchiveError::MissingManifest,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+/// A target that already holds data: after a failed restore it must hold
+/// exactly the same.
+async fn populated_target() -> Databases {
+    let dbs = empty_sqlite().await;
+    SimpleData::ensure_table(&dbs).await.unwrap();
+    for i in 0..5 {
+        SimpleData {
+            name: format!("Existing{i}"),
+            ..Default::default()
+        }
+        .save(&dbs)
+        .await
+        .unwrap();
+    }
+    dbs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_archives_fail_cleanly_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = sqlite_file().await;
+    seed(&source.dbs).await;
+    let key = backup_to(dir.path(), &source.dbs).await;
+    let original = std::fs::read(dir.path().join(&key)).unwrap();
+    let restore = Restore::from_url(&file_url(dir.path())).unwrap();
+    let restored_clean = {
+        let clean = empty_sqlite().await;
+        restore.restore(&key, &clean).await.unwrap();
+        snapshot_of(&clean).await
+    };
+
+    let mut failures = 0;
+    let step = (original.len() / 60).max(1);
+    for (n, offset) in (0..original.len()).step_by(step).enumerate() {
+        let mut damaged = original.clone();
+        damaged[offset] ^= 0x5a;
+        let name = format!("Backup_2000-01-01T00_00_{:02}.000000Z.tar.gz", n % 60);
+        std::fs::write(dir.path().join(&name), &damaged).unwrap();
+        let target = populated_target().await;
+        let before = snapshot_of(&target).await;
+        match restore.restore(&name, &target).await {
+            Err(_) => {
+                failures += 1;
+                assert_eq!(
+                    snapshot_of(&target).await,
+                    before,
+                    "flip at {offset} changed the target"
+                );
+            }
+            // Bytes no check covers (the gzip header's time and OS fields)
+            // may change: then the restored data must be exactly right.
+            Ok(_) => {
+                let check = empty_sqlite().await;
+                restore.restore(&name, &check).await.unwrap();
+                assert_eq!(
+                    snapshot_of(&check).await,
+                    restored_clean,
+                    "flip at {offset} restored wrong data"
+                );
+            }
+        }
+    }
+    assert!(failures > 50, "only {failures} flips were detected");
+
+    let target = populated_target().await;
+    let before = snapshot_of(&target).await;
+    for len in (0..original.len() - 1).step_by(step) {
+        let name = "Backup_2000-01-02T00_00_00.000000Z.tar.gz";
+        std::fs::write(dir.path().join(name), &original[..len]).unwrap();
+        let err = restore.restore(name, &target).await;
+        assert!(err.is_err(), "truncated to {len} bytes was accepted");
+        assert_eq!(snapshot_of(&target).await, before);
+        let verified = restore.verify(name).await.unwrap();
+        assert!(
+            !verified.is_ok() || !verified.has_manifest,
+            "verify accepted a truncation at {len}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_members_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let restore = Restore::from_url(&file_url(dir.path())).unwrap();
+    let target = populated_target().await;
+    let before = snapshot_of(&target).await;
+    let good_line = br#"{"id":"0123456789abcdef0123456789abcdef","name":"x","descrip":"y","age":1}
+"#;
+
+    // A member named to escape the directory (the tar crate refuses to
+    // write such names, so set the header bytes directly).
+    {
+        let file =
+            std::fs::File::create(dir.path().join("Backup_2001-01-01T00_00_00.000000Z.tar.gz"))
+                .unwrap();
+        let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+            file,
+            flate2::Compression::fast(),
+        ));
+        let mut header = tar::Header::new_gnu();
+        let name = b"../SimpleData--SimpleTest.json";
+        header.as_old_mut().name[..name.len()].copy_from_slice(name);
+        header.set_size(good_line.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append(&header, &good_line[..]).unwrap();
+        tar.into_inner().unwrap().finish().unwrap();
+    }
+    let err = restore
+        .restore("Backup_2001-01-01T00_00_00.000000Z.tar.gz", &target)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            BackupError::Archive {
+                source: ArchiveError::UnsafeName(_),
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    // A symbolic link.
+    {
+        let file =
+            std::fs::File::create(dir.path().join("Backup_2001-01-02T00_00_00.000000Z.tar.gz"))
+                .unwrap();
+        let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+            file,
+            flate2::Compression::fast(),
+        ));
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_size(0);
+        tar.append_link(&mut header, "SimpleData--SimpleTest.json", "/etc/passwd")
+            .unwrap();
+        tar.into_inner().unwrap().finish().unwrap();
+    }
+    let err = restore
+        .restore("Backup_2001-01-02T00_00_00.000000Z.tar.gz", &target)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            BackupError::Archive {
+                source: ArchiveError::NotAFile { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    // A line over the limit, and a compressed "bomb" of one endless line:
+    // both stop at the limit instead of filling memory.
+    let long_line = vec![b'a'; 4096];
+    write_archive(
+        dir.path(),
+        "Backup_2001-01-03T00_00_00.000000Z.tar.gz",
+        &[("SimpleData--SimpleTest.json", &long_line)],
+    );
+    let small = Restore::from_url(&file_url(dir.path()))
+        .unwrap()
+        .with_limits(Limits {
+            max_line_bytes: 1024,
+            ..Limits::default()
+        });
+    let err = small
+        .restore("Backup_2001-01-03T00_00_00.000000Z.tar.gz", &target)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            BackupError::Archive {
+                source: ArchiveError::LineTooLong { line: 1, .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let bomb = vec![b'{'; 64 * 1024 * 1024];
+    write_archive(
+        dir.path(),
+        "Backup_2001-01-04T00_00_00.000000Z.tar.gz",
+        &[("SimpleData--SimpleTest.json", &bomb)],
+    );
+    drop(bomb);
+    let bounded = Restore::from_url(&file_url(dir.path()))
+        .unwrap()
+        .with_limits(Limits {
+            max_line_bytes: 1024 * 1024,
+            ..Limits::default()
+        });
+    let err = bounded
+        .restore("Backup_2001-01-04T00_00_00.000000Z.tar.gz", &target)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            BackupError::Archive {
+                source: ArchiveError::LineTooLong { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    // A record that does not decode: named by line and id.
+    let bad = b"{\"id\":\"aaaabbbbccccddddeeeeffff00001111\",\"name\":\"ok\",\"descrip\":\"d\",\"age\":1}\n{\"id\":\"badbadbadbadbadbadbadbadbadbadba\",\"name\":7}\n";
+    write_archive(
+        dir.path(),
+        "Backup_2001-01-05T00_00_00.000000Z.tar.gz",
+        &[("SimpleData--SimpleTest.json", bad)],
+    );
+    let err = restore
+        .restore("Backup_2001-01-05T00_00_00.000000Z.tar.gz", &target)
+        .await
+        .unwrap_err();
+    match &err {
+        BackupError::BadRecord(problem) => {
+            assert_eq!(problem.line, 2);
+            assert_eq!(
+                problem.id.as_deref(),
+                Some("badbadbadbadbadbadbadbadbadbadba")
+            );
+            assert_eq!(problem.type_name, "SimpleData");
+        }
+        other => panic!("expected BadRecord, got {other}"),
+    }
+    let verified = restore
+        .verify("Backup_2001-01-05T00_00_00.000000Z.tar.gz")
+        .await
+        .unwrap();
+    assert!(!verified.is_ok());
+    assert!(
+        verified.classes[0].problems[0].contains("line 2"),
+        "{:?}",
+        verified.classes[0].problems
+    );
+
+    assert_eq!(
+        snapshot_of(&target).await,
+        before,
+        "no hostile archive changed the target"
+    );
+
+    // Unknown members are skipped with a warning; the rest restores.
+    write_archive(
+        dir.path(),
+        "Backup_2001-01-06T00_00_00.000000Z.tar.gz",
+        &[
+            ("README.txt", b"hello"),
+            ("SimpleData--SimpleTest.json", good_line),
+            ("Nobody--Nowhere.json", b"{}\n"),
+        ],
+    );
+    let report = restore
+        .restore("Backup_2001-01-06T00_00_00.000000Z.tar.gz", &target)
+        .await
+        .unwrap();
+    assert_eq!(
+        report.skipped_members,
+        ["README.txt", "Nobody--Nowhere.json"]
+    );
+    assert_eq!(report.classes[0].written, 1);
+    let verified = restore
+        .verify("Backup_2001-01-06T00_00_00.000000Z.tar.gz")
+        .await
+        .unwrap();
+    assert_eq!(verified.unknown_members, ["README.txt"]);
+    assert!(!verified.classes[1].registered);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_modes_decide_what_happens_to_existing_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = sqlite_file().await;
+    seed(&source.dbs).await;
+    let key = backup_to(dir.path(), &source.dbs).await;
+    let restore = Restore::from_url(&file_url(dir.path())).unwrap();
+
+    let target = populated_target().await;
+    let before = snapshot_of(&target).await;
+    let refuse = restore.clone().with_mode(RestoreMode::RefuseNonEmpty);
+    let err = refuse.restore(&key, &target).await.unwrap_err();
+    assert!(
+        matches!(err, BackupError::Database(Error::TableNotEmpty { .. })),
+        "{err}"
+    );
+    assert_eq!(snapshot_of(&target).await, before);
+    refuse
+        .restore(&key, &empty_sqlite().await)
+        .await
+        .expect("an empty target is fine");
+
+    // Skip existing: a changed row keeps its current value.
+    let target = empty_sqlite().await;
+    restore.restore(&key, &target).await.unwrap();
+    let mut changed = SimpleData::find_all(&target)
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap()
+        .remove(0);
+    changed.descrip = "changed after the backup".into();
+    changed.save(&target).await.unwrap();
+    let report = restore
+        .clone()
+        .with_mode(RestoreMode::SkipExisting)
+        .restore(&key, &target)
+        .await
+        .unwrap();
+    assert_eq!(report.classes[1].written, 0);
+    assert_eq!(
+        SimpleData::find_one(&target, &changed.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .descrip,
+        "changed after the backup"
+    );
+    // Overwrite puts the backed-up value back.
+    restore.restore(&key, &target).await.unwrap();
+    assert_ne!(
+        SimpleData::find_one(&target, &changed.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .descrip,
+        "changed after the backup"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manifest_mismatch_is_caught_by_verify_and_restore() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = sqlite_file().await;
+    seed(&source.dbs).await;
+    let key = backup_to(dir.path(), &source.dbs).await;
+    let members = read_archive(&std::fs::read(dir.path().join(&key)).unwrap());
+    // Re-pack with one record altered but the original manifest.
+    let mut altered = members.clone();
+    let text = String::from_utf8(altered[1].1.clone())
+        .unwrap()
+        .replacen("Name1", "Name9", 1);
+    altered[1].1 = text.into_bytes();
+    let refs: Vec<(&str, &[u8])> = altered
+        .iter()
+        .map(|(n, d)| (n.as_str(), d.as_slice()))
+        .collect();
+    write_archive(
+        dir.path(),
+        "Backup_2002-01-01T00_00_00.000000Z.tar.gz",
+        &refs,
+    );
+
+    let restore = Restore::from_url(&file_url(dir.path())).unwrap();
+    let verified = restore
+        .verify("Backup_2002-01-01T00_00_00.000000Z.tar.gz")
+        .await
+        .unwrap();
+    assert!(!verified.is_ok());
+    assert!(
+        verified.classes[1]
+            .problems
+            .iter()
+            .any(|p| p.contains("SHA-256")),
+        "{verified:?}"
+    );
+    assert!(verified.classes[0].problems.is_empty());
+
+    let target = populated_target().await;
+    let before = snapshot_of(&target).await;
+    let err = restore
+        .restore("Backup_2002-01-01T00_00_00.000000Z.tar.gz", &target)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            BackupError::Archive {
+                source: ArchiveError::Mismatch { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(snapshot_of(&target).await, before);
+}
