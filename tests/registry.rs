@@ -92,7 +92,10 @@ fn registry_finds_types_by_name_and_module() {
     // All of them, plus the backup crate's own history record.
     let all = registry::all();
     assert_eq!(all.len(), 14);
-    assert!(all.iter().any(|t| t.full_name() == "gludb_backup::history::BackupHistory"));
+    assert!(
+        all.iter()
+            .any(|t| t.full_name() == "gludb_backup::history::BackupHistory")
+    );
 }
 
 #[tokio::test]
