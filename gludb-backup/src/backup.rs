@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use tokio::io::AsyncWriteExt;
+
 use gludb_core::{Backend, Databases, Snapshot, TableSpec, TypeInfo, record};
 use time::OffsetDateTime;
 
@@ -10,6 +12,7 @@ use crate::{
     BackupError, BackupHistory, BackupReport, BackupStatus, ClassCount, ClassReport, Destination,
     Result, Selection,
     archive::{ArchiveWriter, Manifest, MemberManifest, backup_file_name},
+    compress::{ChunkWriter, chunk_channel, compress_chunks},
     destination::Connected,
     upload::{Upload, part_size_for},
 };
@@ -273,49 +276,41 @@ impl Run {
         let part_size = tuning
             .part_size
             .unwrap_or_else(|| part_size_for(tar_bound + tar_bound / 100));
-        let upload = Upload::new(
+        let mut upload = Upload::new(
             Arc::clone(&self.connected.store),
             path.clone(),
             part_size,
             tuning.upload_concurrency,
         );
+        // Three stages run at once: the database thread reads records, this
+        // task frames them as tar, blocking threads compress chunks.
+        let workers = std::thread::available_parallelism().map_or(2, usize::from);
+        let (chunk_writer, chunks) = chunk_channel(workers + 1);
         let mtime = self.started.unix_timestamp().max(0) as u64;
-        let mut archive = ArchiveWriter::new(upload, tuning.compression_level, mtime);
-
-        let written = self
-            .write_members(&mut archive, &sources, &stats, &mut snapshots, log)
-            .await;
-        let finished = match written {
-            Ok(members) => {
-                let manifest = Manifest::new(
-                    self.started
-                        .format(&time::format_description::well_known::Rfc3339)
-                        .unwrap_or_default(),
-                    members.clone(),
-                );
-                archive
-                    .finish(&manifest)
-                    .await
-                    .map(|()| members)
-                    .map_err(|e| {
-                        BackupError::from_pipeline(
-                            e,
-                            &self.connected.description,
-                            "completing the upload",
-                        )
-                    })
-            }
-            Err(e) => Err(e),
-        };
+        let archive = ArchiveWriter::new(chunk_writer, mtime);
+        let produce = self.produce(archive, &sources, &stats, &mut snapshots, log);
+        let compress = compress_chunks(chunks, tuning.compression_level, workers, &mut upload);
+        let (produced, compressed) = tokio::join!(produce, compress);
+        let destination = &self.connected.description;
+        // A failed upload stops the compressor, which then makes the tar
+        // side fail too: the compressor's error is the cause.
+        let outcome =
+            match (produced, compressed) {
+                (_, Err(e)) => Err(BackupError::from_pipeline(e, destination, "uploading")),
+                (Err(e), Ok(())) => Err(e),
+                (Ok(members), Ok(())) => upload.shutdown().await.map(|()| members).map_err(|e| {
+                    BackupError::from_pipeline(e, destination, "completing the upload")
+                }),
+            };
         for snapshot in snapshots {
             if let Err(e) = snapshot.finish().await {
                 tracing::warn!(error = %e, "ending a read snapshot failed");
             }
         }
-        match finished {
-            Ok(members) => Ok((members, archive.inner_mut().bytes_sent())),
+        match outcome {
+            Ok(members) => Ok((members, upload.bytes_sent())),
             Err(e) => {
-                if let Err(abort) = archive.inner_mut().abort().await {
+                if let Err(abort) = upload.abort().await {
                     tracing::error!(error = %abort, "aborting the upload failed; parts may remain");
                 }
                 Err(e)
@@ -323,9 +318,12 @@ impl Run {
         }
     }
 
-    async fn write_members(
+    /// Writes every class, then the manifest, into the tar stream. Takes the
+    /// archive by value: dropping it when done (or failed) closes the chunk
+    /// channel, which ends the compressor.
+    async fn produce(
         &self,
-        archive: &mut ArchiveWriter<Upload>,
+        mut archive: ArchiveWriter<ChunkWriter>,
         sources: &[Source],
         stats: &[gludb_core::TableStats],
         snapshots: &mut [Box<dyn Snapshot>],
@@ -349,6 +347,14 @@ impl Run {
             tracing::info!(class = %name, records = member.records, "class backed up");
             members.push(member);
         }
+        let created = self
+            .started
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let manifest = Manifest::new(created, members.clone());
+        archive.finish(&manifest).await.map_err(|e| {
+            BackupError::from_pipeline(e, &self.connected.description, "writing the manifest")
+        })?;
         Ok(members)
     }
 

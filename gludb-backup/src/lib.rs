@@ -9,12 +9,14 @@
 
 pub mod archive;
 mod backup;
+mod compress;
 mod destination;
 mod error;
 mod history;
 mod members;
 mod report;
 mod restore;
+mod restore_writer;
 mod selection;
 mod source;
 mod upload;

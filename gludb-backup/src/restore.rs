@@ -3,9 +3,12 @@
 //! stored JSON verbatim inside one transaction per database: a restore that
 //! fails for any reason leaves every target as it was.
 
-use std::collections::HashSet;
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
 
-use gludb_core::{Backend, Databases, RestoreMode, RestoreTransaction, Row, TableSpec, TypeInfo};
+use gludb_core::{Backend, Databases, RestoreMode, Row, TableSpec, TypeInfo};
 use serde::Serialize;
 
 use crate::{
@@ -13,6 +16,7 @@ use crate::{
     archive::{ArchiveError, ArchiveReader, Limits, Manifest, Member, MemberDigest},
     destination::Connected,
     members::{MemberKind, classify, compare_with_manifest, id_of},
+    restore_writer::{Job, TransactionWriter},
     source::{BackupBytes, BackupListing, archive_error, list_backups, open_backup},
     verify::{VerifyReport, verify},
 };
@@ -154,20 +158,48 @@ impl Restore {
             dbs,
             connected: &connected,
             key,
-            transactions: Vec::new(),
+            writers: Vec::new(),
             prepared: HashSet::new(),
+            writer_stopped: false,
         };
-        let outcome = run.read_and_write(reader).await;
+        let read = run.read_and_write(reader).await;
+        // Wait for every writer, then decide: all commit, or all roll back.
+        let mut transactions = Vec::new();
+        let mut written: HashMap<usize, u64> = HashMap::new();
+        let mut write_error = None;
+        for (_, writer) in run.writers.drain(..) {
+            let finished = writer.finish().await;
+            transactions.extend(finished.transaction);
+            match finished.outcome {
+                Ok(counts) => counts
+                    .into_iter()
+                    .for_each(|(class, n)| *written.entry(class).or_default() += n),
+                Err(e) => {
+                    write_error.get_or_insert(e);
+                }
+            }
+        }
+        let outcome = match (read, write_error) {
+            (Err(e), _) if !run.writer_stopped => Err(e),
+            (_, Some(e)) => Err(BackupError::Database(e)),
+            (Err(e), None) => Err(e),
+            (Ok(mut report), None) => {
+                for (position, class) in report.classes.iter_mut().enumerate() {
+                    class.written = written.get(&position).copied().unwrap_or(0);
+                }
+                Ok(report)
+            }
+        };
         match outcome {
             Ok(report) => {
-                for (_, transaction) in run.transactions.drain(..) {
+                for transaction in transactions {
                     transaction.commit().await?;
                 }
                 tracing::info!(key, classes = report.classes.len(), "restore completed");
                 Ok(report)
             }
             Err(e) => {
-                for (_, transaction) in run.transactions.drain(..) {
+                for transaction in transactions {
                     if let Err(rollback) = transaction.rollback().await {
                         tracing::error!(error = %rollback, "rolling back a restore failed");
                     }
@@ -185,10 +217,12 @@ struct RestoreRun<'a> {
     dbs: &'a Databases,
     connected: &'a Connected,
     key: &'a str,
-    /// One open transaction per database, by instance id.
-    transactions: Vec<(usize, Box<dyn RestoreTransaction>)>,
+    /// One writer (and its transaction) per database, by instance id.
+    writers: Vec<(usize, TransactionWriter)>,
     /// Tables created and checked, by database instance id.
     prepared: HashSet<(usize, String)>,
+    /// A writer stopped early: its error, not the reader's, is the cause.
+    writer_stopped: bool,
 }
 
 impl RestoreRun<'_> {
@@ -224,7 +258,8 @@ impl RestoreRun<'_> {
                     manifest = Some(parsed);
                 }
                 MemberKind::Class(info) => {
-                    let class = self.restore_member(info, &mut member).await?;
+                    let position = report.classes.len();
+                    let class = self.restore_member(info, position, &mut member).await?;
                     report.classes.push(class);
                     digests.push(member.digest());
                 }
@@ -270,14 +305,15 @@ impl RestoreRun<'_> {
     async fn restore_member(
         &mut self,
         info: &'static TypeInfo,
+        position: usize,
         member: &mut Member<BackupBytes>,
     ) -> Result<ClassRestore> {
         let (db, spec) = self.dbs.resolve(info)?;
-        let db = std::sync::Arc::clone(db);
+        let db = Arc::clone(db);
         self.prepare_table(&db, &spec).await?;
         let mode = self.restore.mode;
         let mut batch = Vec::with_capacity(BATCH_ROWS);
-        let (mut records, mut written) = (0u64, 0u64);
+        let mut records = 0u64;
         let name = member.name().to_owned();
         while let Some((number, line)) = member.next_line().await.map_err(|e| self.archive(e))? {
             let problem = |id, reason| {
@@ -304,65 +340,71 @@ impl RestoreRun<'_> {
             records += 1;
             if batch.len() == BATCH_ROWS {
                 let rows = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
-                written += self
-                    .transaction(&db)
-                    .await?
-                    .write(&spec, rows, mode)
-                    .await?;
+                self.write(&db, position, &spec, rows, mode).await?;
             }
         }
         if !batch.is_empty() {
-            written += self
-                .transaction(&db)
-                .await?
-                .write(&spec, batch, mode)
-                .await?;
+            self.write(&db, position, &spec, batch, mode).await?;
         }
         Ok(ClassRestore {
             name: info.backup_name(),
             table: spec.table,
             records,
-            written,
+            // Filled in from the writer's counts once it has finished.
+            written: 0,
         })
     }
 
     /// Creates the table inside the transaction and, in
     /// [`RestoreMode::RefuseNonEmpty`], checks it is empty.
-    async fn prepare_table(
-        &mut self,
-        db: &std::sync::Arc<dyn Backend>,
-        spec: &TableSpec,
-    ) -> Result<()> {
+    async fn prepare_table(&mut self, db: &Arc<dyn Backend>, spec: &TableSpec) -> Result<()> {
         if !self.prepared.insert((db.instance_id(), spec.table.clone())) {
             return Ok(());
         }
-        let refuse = self.restore.mode == RestoreMode::RefuseNonEmpty;
-        let transaction = self.transaction(db).await?;
-        transaction.ensure_table(spec).await?;
-        if refuse && transaction.count(&spec.table).await? > 0 {
-            return Err(gludb_core::Error::TableNotEmpty {
-                table: spec.table.clone(),
-            }
-            .into());
-        }
-        Ok(())
+        let job = Job::Prepare {
+            spec: spec.clone(),
+            refuse_non_empty: self.restore.mode == RestoreMode::RefuseNonEmpty,
+        };
+        self.send(db, job).await
     }
 
-    /// The open transaction of `db`, begun on first use.
-    async fn transaction(
+    async fn write(
         &mut self,
-        db: &std::sync::Arc<dyn Backend>,
-    ) -> Result<&mut Box<dyn RestoreTransaction>> {
+        db: &Arc<dyn Backend>,
+        class: usize,
+        spec: &TableSpec,
+        rows: Vec<Row>,
+        mode: RestoreMode,
+    ) -> Result<()> {
+        let job = Job::Write {
+            class,
+            spec: spec.clone(),
+            rows,
+            mode,
+        };
+        self.send(db, job).await
+    }
+
+    /// Queues a job on `db`'s writer, begun on first use.
+    async fn send(&mut self, db: &Arc<dyn Backend>, job: Job) -> Result<()> {
         let id = db.instance_id();
-        let index = match self.transactions.iter().position(|(known, _)| *known == id) {
+        let index = match self.writers.iter().position(|(known, _)| *known == id) {
             Some(index) => index,
             None => {
-                let transaction = db.begin_restore().await?;
-                self.transactions.push((id, transaction));
-                self.transactions.len() - 1
+                let writer = TransactionWriter::begin(db).await?;
+                self.writers.push((id, writer));
+                self.writers.len() - 1
             }
         };
-        Ok(&mut self.transactions[index].1)
+        if self.writers[index].1.send(job).await {
+            Ok(())
+        } else {
+            self.writer_stopped = true;
+            Err(BackupError::io(
+                "restoring",
+                std::io::Error::other("a database writer stopped"),
+            ))
+        }
     }
 
     fn archive(&self, error: ArchiveError) -> BackupError {

@@ -5,6 +5,10 @@
 use std::{
     io,
     path::{Component, Path},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
 use async_compression::tokio::bufread::GzipDecoder;
@@ -119,7 +123,34 @@ impl ArchiveError {
     }
 }
 
-type Input<R> = Archive<GzipDecoder<R>>;
+type Input<R> = Archive<EofTracker<GzipDecoder<R>>>;
+
+/// Notes when the decompressed stream ends. A tar archive ends with zero
+/// blocks *before* its data runs out; a stream that runs out while the tar
+/// reader still wants a header was cut short (possibly exactly at a gzip
+/// member boundary, where gzip itself cannot tell).
+struct EofTracker<T> {
+    inner: T,
+    reached: Arc<AtomicBool>,
+}
+
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for EofTracker<T> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let std::task::Poll::Ready(Ok(())) = &polled
+            && buf.filled().len() == before
+            && buf.remaining() > 0
+        {
+            self.reached.store(true, Ordering::Relaxed);
+        }
+        polled
+    }
+}
 
 /// Streams an archive's members.
 pub struct ArchiveReader<R: AsyncBufRead + Unpin + Send> {
@@ -128,6 +159,7 @@ pub struct ArchiveReader<R: AsyncBufRead + Unpin + Send> {
     entries: BoxStream<'static, io::Result<Entry<Input<R>>>>,
     limits: Limits,
     members: usize,
+    eof: Arc<AtomicBool>,
 }
 
 impl<R: AsyncBufRead + Unpin + Send + 'static> ArchiveReader<R> {
@@ -136,7 +168,12 @@ impl<R: AsyncBufRead + Unpin + Send + 'static> ArchiveReader<R> {
     pub fn new(input: R, limits: Limits) -> Result<Self, ArchiveError> {
         let mut gzip = GzipDecoder::new(input);
         gzip.multiple_members(true);
-        let mut archive = Archive::new(gzip);
+        let eof = Arc::new(AtomicBool::new(false));
+        let tracked = EofTracker {
+            inner: gzip,
+            reached: Arc::clone(&eof),
+        };
+        let mut archive = Archive::new(tracked);
         let entries = archive
             .entries_raw()
             .map_err(ArchiveError::Corrupt)?
@@ -145,6 +182,7 @@ impl<R: AsyncBufRead + Unpin + Send + 'static> ArchiveReader<R> {
             entries,
             limits,
             members: 0,
+            eof,
         })
     }
 
@@ -153,6 +191,12 @@ impl<R: AsyncBufRead + Unpin + Send + 'static> ArchiveReader<R> {
         let mut long_name: Option<String> = None;
         loop {
             let Some(entry) = self.entries.next().await else {
+                if self.eof.load(Ordering::Relaxed) {
+                    return Err(ArchiveError::Corrupt(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the archive ends before its end-of-archive marker",
+                    )));
+                }
                 return Ok(None);
             };
             let mut entry = entry.map_err(ArchiveError::Corrupt)?;

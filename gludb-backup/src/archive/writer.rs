@@ -1,5 +1,5 @@
-//! Writes the archive: tar members streamed record by record through gzip
-//! into any `AsyncWrite` (the object store upload), with bounded memory.
+//! Writes the tar stream: members streamed record by record into any
+//! `AsyncWrite` (the parallel gzip stage), with bounded memory.
 
 use std::{
     io,
@@ -7,7 +7,6 @@ use std::{
     task::{Context, Poll, ready},
 };
 
-use async_compression::{Level, tokio::write::GzipEncoder};
 use futures_util::{Stream, stream::BoxStream};
 use gludb_core::{StoredRecord, TableStats, TypeInfo};
 use sha2::{Digest, Sha256};
@@ -17,25 +16,19 @@ use tokio_tar::{Builder, EntryType, Header};
 use super::{MANIFEST_NAME, Manifest, MemberManifest};
 use crate::{BackupError, Result};
 
-/// A gzip'd tar being written to `W`.
+/// A tar stream being written to `W`.
 pub(crate) struct ArchiveWriter<W: AsyncWrite + Unpin + Send> {
-    tar: Builder<GzipEncoder<W>>,
+    tar: Builder<W>,
     /// Modification time of every member (the backup's start), Unix seconds.
     mtime: u64,
 }
 
 impl<W: AsyncWrite + Unpin + Send> ArchiveWriter<W> {
-    pub(crate) fn new(inner: W, compression_level: u32, mtime: u64) -> Self {
-        let level = Level::Precise(compression_level.clamp(1, 9) as i32);
+    pub(crate) fn new(inner: W, mtime: u64) -> Self {
         ArchiveWriter {
-            tar: Builder::new_non_terminated(GzipEncoder::with_quality(inner, level)),
+            tar: Builder::new_non_terminated(inner),
             mtime,
         }
-    }
-
-    /// The writer the archive goes to (to abort an upload after an error).
-    pub(crate) fn inner_mut(&mut self) -> &mut W {
-        self.tar.get_mut().get_mut()
     }
 
     /// Writes one class's member: exactly `stats.records` lines totalling
@@ -86,8 +79,8 @@ impl<W: AsyncWrite + Unpin + Send> ArchiveWriter<W> {
         })
     }
 
-    /// Writes the manifest as the last member, the tar terminator and the
-    /// gzip trailer, then shuts the inner writer down (completing an upload).
+    /// Writes the manifest as the last member and the tar terminator, then
+    /// shuts the inner writer down.
     pub(crate) async fn finish(&mut self, manifest: &Manifest) -> io::Result<()> {
         let json = serde_json::to_vec_pretty(manifest).map_err(io::Error::other)?;
         let mut header = self.header(json.len() as u64);

@@ -1,0 +1,252 @@
+//! The backup benchmark: populate a SQLite database, back it up, restore it,
+//! each printing one JSON object of figures as its last line.
+//!
+//! ```text
+//! cargo run --release --example bench_backup -- populate --records 1000000 --db bench.sqlite
+//! cargo run --release --example bench_backup -- backup --db bench.sqlite --url file:///tmp/bench-out
+//! cargo run --release --example bench_backup -- restore --db restored.sqlite --url file:///tmp/bench-out --key Backup_...
+//! ```
+//! `--in-process-s3` (backup, restore) starts the test S3 server on
+//! 127.0.0.1 and uses `s3://bench/<url path>` on it instead of `--url`.
+//! `scripts/bench.sh` runs the whole comparison of docs/PERFORMANCE.md.
+
+use std::{error::Error, path::PathBuf, time::Instant};
+
+use clap::{Parser, Subcommand};
+use gludb::{
+    Databases, RestoreMode, Row, Storable,
+    backup::{Backup, Destination, Restore},
+    sqlite::Sqlite,
+};
+use serde::{Deserialize, Serialize};
+
+/// The benchmark's record type.
+#[derive(Storable, Serialize, Deserialize)]
+#[gludb(table = "BenchData")]
+struct BenchData {
+    id: String,
+    name: String,
+    descrip: String,
+    age: u32,
+    extra: Extra,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Extra {
+    a: u64,
+    tags: Vec<String>,
+}
+
+/// A record as the data layer stores it: the fields plus GLUDB's keys.
+#[derive(Serialize)]
+struct Stored<'a> {
+    id: &'a str,
+    name: String,
+    descrip: String,
+    age: u64,
+    extra: Extra,
+    _create_date: &'a str,
+    _last_update: &'a str,
+}
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create (or reuse, if it already holds N rows) the benchmark database.
+    Populate {
+        #[arg(long)]
+        records: u64,
+        #[arg(long)]
+        db: PathBuf,
+    },
+    /// Back up `BenchData` once.
+    Backup {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long, default_value = "file:///tmp/gludb-bench")]
+        url: String,
+        #[arg(long)]
+        in_process_s3: bool,
+        /// gzip level (1-9).
+        #[arg(long)]
+        level: Option<u32>,
+    },
+    /// Restore a backup into an empty database.
+    Restore {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long, default_value = "file:///tmp/gludb-bench")]
+        url: String,
+        #[arg(long)]
+        key: String,
+        #[arg(long)]
+        in_process_s3: bool,
+    },
+}
+
+const TIMESTAMP: &str = "UTC:2020-01-01T00:00:00.000000";
+
+async fn populate(records: u64, path: &PathBuf) -> Result<serde_json::Value, Box<dyn Error>> {
+    let start = Instant::now();
+    let db = Sqlite::open(path).await?;
+    let dbs = Databases::new(db.clone());
+    BenchData::ensure_table(&dbs).await?;
+    let spec = dbs.table_spec(BenchData::type_info())?;
+    let mut tx = gludb::Backend::begin_restore(&db).await?;
+    let existing = tx.count(&spec.table).await?;
+    if existing != records {
+        if existing != 0 {
+            return Err(format!(
+                "{} holds {existing} records, not {records}: use a new file",
+                path.display()
+            )
+            .into());
+        }
+        let mut batch = Vec::with_capacity(10_000);
+        for i in 0..records {
+            let id = gludb::record::new_id();
+            let value = serde_json::to_string(&Stored {
+                id: &id,
+                name: format!("Name{i}"),
+                descrip: format!(
+                    "Record number {i} of the gludb backup benchmark: a plain sentence of roughly one hundred chars."
+                ),
+                age: i % 100,
+                extra: Extra {
+                    a: i,
+                    tags: vec!["x".into(), "y".into()],
+                },
+                _create_date: TIMESTAMP,
+                _last_update: TIMESTAMP,
+            })?;
+            batch.push(Row {
+                id,
+                value,
+                index_values: Vec::new(),
+            });
+            if batch.len() == batch.capacity() {
+                tx.write(
+                    &spec,
+                    std::mem::take(&mut batch),
+                    RestoreMode::RefuseNonEmpty,
+                )
+                .await?;
+                batch.reserve(10_000);
+            }
+        }
+        if !batch.is_empty() {
+            tx.write(&spec, batch, RestoreMode::RefuseNonEmpty).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(serde_json::json!({
+        "command": "populate",
+        "records": records,
+        "reused": existing == records,
+        "seconds": start.elapsed().as_secs_f64(),
+    }))
+}
+
+/// The destination: `--url`, or the in-process S3 server (kept alive by the
+/// returned guard).
+fn destination(
+    url: &str,
+    in_process_s3: bool,
+) -> Result<(Destination, Option<gludb_testkit::S3Server>), Box<dyn Error>> {
+    if !in_process_s3 {
+        return Ok((Destination::from_url(url)?, None));
+    }
+    let server = gludb_testkit::S3Server::start("AKIDBENCH", "bench-secret", "bench")?;
+    let prefix = url
+        .rsplit("://")
+        .next()
+        .unwrap_or_default()
+        .trim_matches('/')
+        .replace('/', "-");
+    let destination = Destination::s3("AKIDBENCH", "bench-secret", "bench")
+        .with_endpoint(&server.endpoint())
+        .with_s3_option("aws_region", "us-east-1")
+        .with_prefix(&prefix);
+    Ok((destination, Some(server)))
+}
+
+async fn backup(
+    path: &PathBuf,
+    url: &str,
+    in_process_s3: bool,
+    level: Option<u32>,
+) -> Result<serde_json::Value, Box<dyn Error>> {
+    let (destination, _server) = destination(url, in_process_s3)?;
+    let dbs = Databases::new(Sqlite::open(path).await?);
+    let mut backup = Backup::to(destination);
+    if let Some(level) = level {
+        backup = backup.with_compression_level(level);
+    }
+    backup.add_class::<BenchData>();
+    let start = Instant::now();
+    let report = backup.run_backup(&dbs).await?;
+    let seconds = start.elapsed().as_secs_f64();
+    let records = report.total_records();
+    Ok(serde_json::json!({
+        "command": "backup",
+        "key": report.key,
+        "records": records,
+        "seconds": seconds,
+        "archive_bytes": report.archive_bytes,
+        "records_per_second": records as f64 / seconds,
+    }))
+}
+
+async fn restore(
+    path: &PathBuf,
+    url: &str,
+    key: &str,
+    in_process_s3: bool,
+) -> Result<serde_json::Value, Box<dyn Error>> {
+    let (destination, _server) = destination(url, in_process_s3)?;
+    let dbs = Databases::new(Sqlite::open(path).await?);
+    let start = Instant::now();
+    let report = Restore::from(destination)
+        .with_mode(RestoreMode::RefuseNonEmpty)
+        .restore(key, &dbs)
+        .await?;
+    let seconds = start.elapsed().as_secs_f64();
+    let records: u64 = report.classes.iter().map(|c| c.written).sum();
+    Ok(serde_json::json!({
+        "command": "restore",
+        "records": records,
+        "seconds": seconds,
+        "records_per_second": records as f64 / seconds,
+    }))
+}
+
+#[tokio::main]
+async fn main() {
+    let figures = match Cli::parse().command {
+        Command::Populate { records, db } => populate(records, &db).await,
+        Command::Backup {
+            db,
+            url,
+            in_process_s3,
+            level,
+        } => backup(&db, &url, in_process_s3, level).await,
+        Command::Restore {
+            db,
+            url,
+            key,
+            in_process_s3,
+        } => restore(&db, &url, &key, in_process_s3).await,
+    };
+    match figures {
+        Ok(figures) => println!("{figures}"),
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    }
+}
