@@ -109,7 +109,8 @@ pub trait Snapshot: Send {
     /// `exists: false` and zeros.
     async fn table_stats(&mut self, table: &str) -> Result<TableStats>;
 
-    /// The table's records in id order, in batches; empty for a missing table.
+    /// The table's records in storage order (the fastest read), in
+    /// batches; empty for a missing table.
     fn records(&mut self, table: &str) -> BoxStream<'static, Result<Vec<StoredRecord>>>;
 
     /// Ends the snapshot.
