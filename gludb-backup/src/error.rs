@@ -63,18 +63,6 @@ pub enum BackupError {
     #[error(transparent)]
     Database(#[from] gludb_core::Error),
 
-    /// A stored record's JSON spans several lines, which the archive's
-    /// JSON-lines format cannot hold verbatim.
-    #[error(
-        "record {id:?} of `{type_name}` contains a line break outside a JSON string; re-save it so it is stored on one line"
-    )]
-    MultiLineRecord {
-        /// The record's type.
-        type_name: String,
-        /// The record's id.
-        id: String,
-    },
-
     /// A table changed size inside what should have been one snapshot.
     #[error("table {table:?} changed while it was being read ({detail}); the backup was aborted")]
     SnapshotMismatch {

@@ -22,7 +22,7 @@ use crate::{
 };
 
 /// Records written per database round trip.
-const BATCH_ROWS: usize = 1000;
+const BATCH_ROWS: usize = 4096;
 
 /// One class in a [`RestoreReport`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -7,7 +7,7 @@ use std::fmt::Debug;
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 
-use crate::{Result, names::TableSpec};
+use crate::{Error, Result, names::TableSpec};
 
 /// One stored record: its id and the JSON text exactly as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +16,75 @@ pub struct StoredRecord {
     pub id: String,
     /// The stored JSON text, verbatim.
     pub value: String,
+}
+
+/// Records as JSON lines: each stored value, verbatim, followed by `\n`.
+/// What a [`Snapshot`] streams, so a backup writes rows without a copy or
+/// an allocation per record.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LineBatch {
+    lines: Vec<u8>,
+    records: u64,
+}
+
+impl LineBatch {
+    /// An empty batch with room for `bytes` bytes of lines.
+    pub fn with_capacity(bytes: usize) -> LineBatch {
+        LineBatch {
+            lines: Vec::with_capacity(bytes),
+            records: 0,
+        }
+    }
+
+    /// Appends one record of `table`. A value with a raw line break would
+    /// split its line: that is [`Error::MultiLineRecord`], naming the record.
+    pub fn push(&mut self, table: &str, id: &str, value: &str) -> Result<()> {
+        if value.as_bytes().contains(&b'\n') {
+            return Err(Error::MultiLineRecord {
+                table: table.to_owned(),
+                id: id.to_owned(),
+            });
+        }
+        self.lines.extend_from_slice(value.as_bytes());
+        self.lines.push(b'\n');
+        self.records += 1;
+        Ok(())
+    }
+
+    /// The batch of `records`, in order.
+    pub fn from_records(table: &str, records: &[StoredRecord]) -> Result<LineBatch> {
+        let bytes = records.iter().map(|r| r.value.len() + 1).sum();
+        let mut batch = LineBatch::with_capacity(bytes);
+        for record in records {
+            batch.push(table, &record.id, &record.value)?;
+        }
+        Ok(batch)
+    }
+
+    /// The lines.
+    pub fn lines(&self) -> &[u8] {
+        &self.lines
+    }
+
+    /// The lines, owned.
+    pub fn into_lines(self) -> Vec<u8> {
+        self.lines
+    }
+
+    /// How many records (lines) the batch holds.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// Size of the lines in bytes.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// Whether the batch holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.records == 0
+    }
 }
 
 /// A record to write: id, JSON text, and one value per index of the table.
@@ -109,9 +178,9 @@ pub trait Snapshot: Send {
     /// `exists: false` and zeros.
     async fn table_stats(&mut self, table: &str) -> Result<TableStats>;
 
-    /// The table's records in storage order (the fastest read), in
-    /// batches; empty for a missing table.
-    fn records(&mut self, table: &str) -> BoxStream<'static, Result<Vec<StoredRecord>>>;
+    /// The table's records in storage order (the fastest read), as batches
+    /// of JSON lines; empty for a missing table.
+    fn records(&mut self, table: &str) -> BoxStream<'static, Result<LineBatch>>;
 
     /// Ends the snapshot.
     async fn finish(self: Box<Self>) -> Result<()>;

@@ -117,6 +117,18 @@ pub enum Error {
         table: String,
     },
 
+    /// A stored value contains a raw line break, so it cannot be exported
+    /// as one JSON line verbatim.
+    #[error(
+        "record {id:?} of table {table:?} contains a line break outside a JSON string; re-save it so it is stored on one line"
+    )]
+    MultiLineRecord {
+        /// The table.
+        table: String,
+        /// The record's id.
+        id: String,
+    },
+
     /// A blocking database task was cancelled or panicked.
     #[error("a database task failed: {0}")]
     Task(String),

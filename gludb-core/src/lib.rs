@@ -19,7 +19,7 @@ mod storable;
 mod type_info;
 
 pub use backend::{
-    Backend, RestoreMode, RestoreTransaction, Row, Snapshot, StoredRecord, TableStats,
+    Backend, LineBatch, RestoreMode, RestoreTransaction, Row, Snapshot, StoredRecord, TableStats,
 };
 pub use databases::Databases;
 pub use error::{Error, Result};

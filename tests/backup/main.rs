@@ -412,7 +412,7 @@ async fn record_spanning_lines_is_refused_not_split() {
     backup.add_class::<SimpleData>();
     let err = backup.run_backup(&db.dbs).await.unwrap_err();
     assert!(
-        matches!(&err, BackupError::MultiLineRecord { id, .. } if id == "pretty"),
+        matches!(&err, BackupError::Database(gludb::Error::MultiLineRecord { id, .. }) if id == "pretty"),
         "{err}"
     );
     assert_eq!(

@@ -119,6 +119,7 @@ macro_rules! conformance {
                 snapshot_of_a_missing_table_is_empty,
                 restore_transaction_commits_all_or_nothing,
                 restore_modes_handle_existing_ids,
+                snapshot_refuses_a_value_spanning_lines,
             );
         }
     };

@@ -344,7 +344,13 @@ async fn snapshot_ids(snapshot: &mut dyn gludb::Snapshot, table: &str) -> Vec<St
     let mut ids = Vec::new();
     let mut batches = snapshot.records(table);
     while let Some(batch) = batches.next().await {
-        ids.extend(batch.unwrap().into_iter().map(|r| r.id));
+        let batch = batch.unwrap();
+        let text = std::str::from_utf8(batch.lines()).unwrap();
+        assert_eq!(text.lines().count() as u64, batch.records());
+        for line in text.lines() {
+            let json: Value = serde_json::from_str(line).expect("one JSON record per line");
+            ids.push(json["id"].as_str().unwrap().to_owned());
+        }
     }
     ids.sort();
     ids
@@ -395,11 +401,9 @@ pub async fn snapshot_sees_one_point_in_time(dbs: &Databases) {
         let mut total = 0;
         let mut batches = snapshot.records("SimpleTest");
         while let Some(batch) = batches.next().await {
-            total += batch
-                .unwrap()
-                .iter()
-                .map(|r| r.value.len() as u64)
-                .sum::<u64>();
+            let batch = batch.unwrap();
+            // Each value plus its `\n`.
+            total += batch.len() as u64 - batch.records();
         }
         total
     };
@@ -521,4 +525,23 @@ pub async fn restore_modes_handle_existing_ids(dbs: &Databases) {
         .await
         .unwrap();
     assert_eq!(by_index.len(), 2);
+}
+
+pub async fn snapshot_refuses_a_value_spanning_lines(dbs: &Databases) {
+    SimpleData::ensure_table(dbs).await.unwrap();
+    // Valid JSON, but not one line: it cannot go into a JSON-lines archive.
+    insert_raw(dbs, "pretty", "{\n\"id\": \"pretty\"}").await;
+    let db = dbs.default_database().unwrap();
+    let mut snapshot = db.snapshot().await.unwrap();
+    let first = snapshot
+        .records("SimpleTest")
+        .next()
+        .await
+        .expect("an item");
+    match first {
+        Err(Error::MultiLineRecord { table, id }) => {
+            assert_eq!((table.as_str(), id.as_str()), ("SimpleTest", "pretty"));
+        }
+        other => panic!("expected MultiLineRecord, got {other:?}"),
+    }
 }

@@ -8,7 +8,7 @@ use std::{
 };
 
 use futures_util::{Stream, stream::BoxStream};
-use gludb_core::{StoredRecord, TableStats, TypeInfo};
+use gludb_core::{LineBatch, TableStats, TypeInfo};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio_tar::{Builder, EntryType, Header};
@@ -38,11 +38,11 @@ impl<W: AsyncWrite + Unpin + Send> ArchiveWriter<W> {
         info: &TypeInfo,
         table: &str,
         stats: TableStats,
-        records: BoxStream<'static, gludb_core::Result<Vec<StoredRecord>>>,
+        records: BoxStream<'static, gludb_core::Result<LineBatch>>,
     ) -> Result<MemberManifest> {
         let name = format!("{}.json", info.backup_name());
         let size = stats.value_bytes + stats.records;
-        let mut reader = RecordReader::new(records, info.type_name());
+        let mut reader = RecordReader::new(records);
         let mut bounded = (&mut reader).take(size);
         let header = self.header(size);
         self.tar
@@ -101,11 +101,10 @@ impl<W: AsyncWrite + Unpin + Send> ArchiveWriter<W> {
     }
 }
 
-/// Reads a stream of record batches as JSON lines, hashing and counting
-/// what it hands out.
+/// Reads a stream of JSON-line batches, hashing and counting what it hands
+/// out.
 struct RecordReader {
-    records_stream: BoxStream<'static, gludb_core::Result<Vec<StoredRecord>>>,
-    type_name: &'static str,
+    batches: BoxStream<'static, gludb_core::Result<LineBatch>>,
     chunk: Vec<u8>,
     position: usize,
     done: bool,
@@ -115,13 +114,9 @@ struct RecordReader {
 }
 
 impl RecordReader {
-    fn new(
-        records_stream: BoxStream<'static, gludb_core::Result<Vec<StoredRecord>>>,
-        type_name: &'static str,
-    ) -> Self {
+    fn new(batches: BoxStream<'static, gludb_core::Result<LineBatch>>) -> Self {
         RecordReader {
-            records_stream,
-            type_name,
+            batches,
             chunk: Vec::new(),
             position: 0,
             done: false,
@@ -131,25 +126,12 @@ impl RecordReader {
         }
     }
 
-    /// Turns a batch into the next chunk of JSON lines.
-    fn fill(&mut self, batch: Vec<StoredRecord>) -> io::Result<()> {
-        self.chunk.clear();
+    fn accept(&mut self, batch: LineBatch) {
+        self.records += batch.records();
+        self.chunk = batch.into_lines();
         self.position = 0;
-        for record in batch {
-            // JSON lines: a value with a raw line break would split a record.
-            if record.value.as_bytes().contains(&b'\n') {
-                return Err(io::Error::other(BackupError::MultiLineRecord {
-                    type_name: self.type_name.to_owned(),
-                    id: record.id,
-                }));
-            }
-            self.chunk.extend_from_slice(record.value.as_bytes());
-            self.chunk.push(b'\n');
-            self.records += 1;
-        }
         self.hasher.update(&self.chunk);
         self.bytes += self.chunk.len() as u64;
-        Ok(())
     }
 }
 
@@ -170,8 +152,8 @@ impl AsyncRead for RecordReader {
             if self.done {
                 return Poll::Ready(Ok(()));
             }
-            match ready!(Pin::new(&mut self.records_stream).poll_next(cx)) {
-                Some(Ok(batch)) => self.fill(batch)?,
+            match ready!(Pin::new(&mut self.batches).poll_next(cx)) {
+                Some(Ok(batch)) => self.accept(batch),
                 Some(Err(e)) => return Poll::Ready(Err(io::Error::other(e))),
                 None => self.done = true,
             }

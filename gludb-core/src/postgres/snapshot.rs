@@ -14,7 +14,7 @@ use futures_util::stream::{self, BoxStream, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{cursor, error, spawn, sql};
-use crate::{Error, Result, Snapshot, StoredRecord, TableStats};
+use crate::{Error, LineBatch, Result, Snapshot, TableStats};
 
 enum Request {
     Stats {
@@ -131,14 +131,19 @@ impl Snapshot for PgSnapshot {
         self.call(|reply| Request::Stats { table, reply }).await
     }
 
-    fn records(&mut self, table: &str) -> BoxStream<'static, Result<Vec<StoredRecord>>> {
+    fn records(&mut self, table: &str) -> BoxStream<'static, Result<LineBatch>> {
         let (out, batches) = cursor::channel();
         let request = Request::Records {
             table: table.to_owned(),
             out,
         };
         match self.requests.send(request) {
-            Ok(()) => batches,
+            Ok(()) => {
+                let table = table.to_owned();
+                batches
+                    .map(move |batch| LineBatch::from_records(&table, &batch?))
+                    .boxed()
+            }
             Err(_) => stream::once(async { Err(stopped()) }).boxed(),
         }
     }

@@ -6,10 +6,10 @@ use rusqlite::Connection;
 use tokio::sync::mpsc;
 
 use super::{sql, worker::Worker};
-use crate::{Error, Result, Snapshot, StoredRecord, TableStats, names::quote};
+use crate::{Error, LineBatch, Result, Snapshot, TableStats, names::quote};
 
-/// Records per batch sent from the connection thread.
-const BATCH_RECORDS: usize = 512;
+/// Bytes of JSON lines per batch sent from the connection thread.
+const BATCH_BYTES: usize = 256 * 1024;
 /// Batches in flight between the connection thread and the consumer: the
 /// bound that keeps memory flat when the consumer is slower.
 const BATCHES_IN_FLIGHT: usize = 4;
@@ -47,12 +47,12 @@ impl Snapshot for SqliteSnapshot {
             .await
     }
 
-    fn records(&mut self, table: &str) -> BoxStream<'static, Result<Vec<StoredRecord>>> {
+    fn records(&mut self, table: &str) -> BoxStream<'static, Result<LineBatch>> {
         let (tx, rx) = mpsc::channel(BATCHES_IN_FLIGHT);
         let table = table.to_owned();
         let queued = self.worker.spawn(move |conn| {
             if let Err(e) = stream_table(conn, &table, &tx) {
-                let _ = tx.blocking_send(Err(sql::error(format!("reading {table:?}"), &table, e)));
+                let _ = tx.blocking_send(Err(e));
             }
         });
         if let Err(e) = queued {
@@ -78,22 +78,25 @@ impl Snapshot for SqliteSnapshot {
 fn stream_table(
     conn: &Connection,
     table: &str,
-    tx: &mpsc::Sender<Result<Vec<StoredRecord>>>,
-) -> rusqlite::Result<()> {
-    if !sql::table_exists(conn, table)? {
+    tx: &mpsc::Sender<Result<LineBatch>>,
+) -> Result<()> {
+    let read_error = |e| sql::error(format!("reading {table:?}"), table, e);
+    if !sql::table_exists(conn, table).map_err(read_error)? {
         return Ok(());
     }
     // Storage (rowid) order: a plain table scan, the fastest read.
-    let mut statement = conn.prepare(&format!("SELECT id, value FROM {}", quote(table)))?;
-    let mut rows = statement.query([])?;
-    let mut batch = Vec::with_capacity(BATCH_RECORDS);
-    while let Some(row) = rows.next()? {
-        batch.push(StoredRecord {
-            id: row.get(0)?,
-            value: row.get(1)?,
-        });
-        if batch.len() == BATCH_RECORDS {
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_RECORDS));
+    let mut statement = conn
+        .prepare(&format!("SELECT id, value FROM {}", quote(table)))
+        .map_err(read_error)?;
+    let mut rows = statement.query([]).map_err(read_error)?;
+    let mut batch = LineBatch::with_capacity(BATCH_BYTES + 4096);
+    while let Some(row) = rows.next().map_err(read_error)? {
+        // Borrowed text: no allocation per record.
+        let id = text(row, 0).map_err(read_error)?;
+        let value = text(row, 1).map_err(read_error)?;
+        batch.push(table, id, value)?;
+        if batch.len() >= BATCH_BYTES {
+            let full = std::mem::replace(&mut batch, LineBatch::with_capacity(BATCH_BYTES + 4096));
             if tx.blocking_send(Ok(full)).is_err() {
                 return Ok(());
             }
@@ -103,4 +106,11 @@ fn stream_table(
         let _ = tx.blocking_send(Ok(batch));
     }
     Ok(())
+}
+
+/// Column `index` as UTF-8 text (a NULL or a blob is an error).
+fn text<'row>(row: &'row rusqlite::Row<'_>, index: usize) -> rusqlite::Result<&'row str> {
+    row.get_ref(index)?.as_str().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e))
+    })
 }
