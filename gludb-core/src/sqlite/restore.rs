@@ -93,10 +93,14 @@ impl RestoreTransaction for SqliteRestore {
         rows.sort_by(|a, b| a.id.cmp(&b.id));
         self.worker()?
             .call(move |conn| {
-                let statement = sql::restore_sql(&spec, mode);
+                let mut statement = conn
+                    .prepare_cached(&sql::restore_sql(&spec, mode))
+                    .map_err(|e| {
+                        sql::error(format!("restoring into {:?}", spec.table), &spec.table, e)
+                    })?;
                 let mut written = 0;
                 for row in &rows {
-                    let changed = sql::write_row(conn, &statement, row).map_err(|e| {
+                    let changed = sql::execute_row(&mut statement, row).map_err(|e| {
                         sql::error(
                             format!("restoring record {:?} into {:?}", row.id, spec.table),
                             &spec.table,

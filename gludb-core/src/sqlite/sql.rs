@@ -103,6 +103,14 @@ pub(crate) fn restore_sql(spec: &TableSpec, mode: RestoreMode) -> String {
 /// Runs a prepared insert/upsert for one row; returns the rows changed.
 pub(crate) fn write_row(conn: &Connection, sql: &str, row: &Row) -> rusqlite::Result<usize> {
     let mut statement = conn.prepare_cached(sql)?;
+    execute_row(&mut statement, row)
+}
+
+/// Runs an insert/upsert statement already prepared for one row.
+pub(crate) fn execute_row(
+    statement: &mut rusqlite::Statement<'_>,
+    row: &Row,
+) -> rusqlite::Result<usize> {
     let params = [row.id.as_str(), row.value.as_str()]
         .into_iter()
         .chain(row.index_values.iter().map(String::as_str));
