@@ -76,6 +76,9 @@ use model::{
 #[derive(Parser)]
 #[command(about = "gludb demo: store records in SQLite, back them up, get them back")]
 struct Cli {
+    /// Print each report as one JSON object, for scripts.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -164,7 +167,7 @@ async fn save_samples(dbs: &Databases) -> gludb::Result<()> {
     Ok(())
 }
 
-async fn backup() -> Result<(), Box<dyn Error>> {
+async fn backup(json: bool) -> Result<(), Box<dyn Error>> {
     let path = database_path();
     let dbs = Databases::new(Sqlite::open(&path).await?);
     save_samples(&dbs).await?;
@@ -174,7 +177,10 @@ async fn backup() -> Result<(), Box<dyn Error>> {
     // Every type in the orders module, with its bases.
     backup.add_package(&format!("{}::model::orders", module_path!()));
     let report = backup.run_backup(&dbs).await?;
-
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
     println!("database:    {}", path.display());
     println!("destination: {}", report.destination);
     println!("key:         {}", report.key);
@@ -185,17 +191,31 @@ async fn backup() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-async fn list() -> Result<(), Box<dyn Error>> {
+async fn list(json: bool) -> Result<(), Box<dyn Error>> {
     let restore = Restore::from_url(&backup_url()?)?;
     for backup in restore.list().await? {
+        if json {
+            let time = backup.time.format(&Rfc3339)?;
+            let line = serde_json::json!({"key": backup.key, "time": time, "size": backup.size});
+            println!("{line}");
+            continue;
+        }
         let time = backup.time.format(&Rfc3339)?;
         println!("{time}  {:>10} bytes  {}", backup.size, backup.key);
     }
     Ok(())
 }
 
-async fn verify(key: &str) -> Result<(), Box<dyn Error>> {
+async fn verify(key: &str, json: bool) -> Result<(), Box<dyn Error>> {
     let report = Restore::from_url(&backup_url()?)?.verify(key).await?;
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+        return if report.is_ok() {
+            Ok(())
+        } else {
+            Err("the backup did not verify".into())
+        };
+    }
     println!("backup:   {}", report.key);
     println!(
         "manifest: {}",
@@ -226,10 +246,14 @@ async fn verify(key: &str) -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-async fn restore(key: &str, into: &PathBuf, mode: Mode) -> Result<(), Box<dyn Error>> {
+async fn restore(key: &str, into: &PathBuf, mode: Mode, json: bool) -> Result<(), Box<dyn Error>> {
     let dbs = Databases::new(Sqlite::open(into).await?);
     let restore = Restore::from_url(&backup_url()?)?.with_mode(mode.into());
     let report = restore.restore(key, &dbs).await?;
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
     println!("restored {} into {}", report.key, into.display());
     for class in &report.classes {
         println!(
@@ -242,11 +266,13 @@ async fn restore(key: &str, into: &PathBuf, mode: Mode) -> Result<(), Box<dyn Er
 
 #[tokio::main]
 async fn main() {
-    let outcome = match Cli::parse().command.unwrap_or(Command::Backup) {
-        Command::Backup => backup().await,
-        Command::List => list().await,
-        Command::Verify { key } => verify(&key).await,
-        Command::Restore { key, into, mode } => restore(&key, &into, mode).await,
+    let cli = Cli::parse();
+    let json = cli.json;
+    let outcome = match cli.command.unwrap_or(Command::Backup) {
+        Command::Backup => backup(json).await,
+        Command::List => list(json).await,
+        Command::Verify { key } => verify(&key, json).await,
+        Command::Restore { key, into, mode } => restore(&key, &into, mode, json).await,
     };
     if let Err(e) = outcome {
         eprintln!("error: {e}");

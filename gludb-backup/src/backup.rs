@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use crate::{
     BackupError, BackupHistory, BackupReport, BackupStatus, ClassCount, ClassReport, Destination,
-    Result, Selection,
+    Progress, Result, Selection,
     archive::{ArchiveWriter, Manifest, MemberManifest, backup_file_name},
     compress::{ChunkWriter, chunk_channel, compress_chunks},
     destination::Connected,
@@ -50,12 +50,28 @@ struct Tuning {
 /// assert!(report.key.starts_with("Backup_"));
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Backup {
     destination: Destination,
     selection: Selection,
     name: String,
     tuning: Tuning,
+    progress: Option<ProgressCallback>,
+}
+
+/// What [`Backup::with_progress`] calls.
+type ProgressCallback = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+impl std::fmt::Debug for Backup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backup")
+            .field("destination", &self.destination)
+            .field("selection", &self.selection)
+            .field("name", &self.name)
+            .field("tuning", &self.tuning)
+            .field("progress", &self.progress.as_ref().map(|_| "callback"))
+            .finish()
+    }
 }
 
 impl Backup {
@@ -85,12 +101,20 @@ impl Backup {
                 part_size: None,
                 upload_concurrency: 2,
             },
+            progress: None,
         }
     }
 
     /// Changes the destination's settings (endpoint, prefix, S3 options).
     pub fn with_destination(mut self, change: impl FnOnce(Destination) -> Destination) -> Backup {
         self.destination = change(self.destination);
+        self
+    }
+
+    /// Calls `report` after each batch of records with how far the backup
+    /// has come (for progress bars, logs, or JSON lines).
+    pub fn with_progress(mut self, report: impl Fn(&Progress) + Send + Sync + 'static) -> Backup {
+        self.progress = Some(Arc::new(report));
         self
     }
 
@@ -126,6 +150,25 @@ impl Backup {
     /// The destination.
     pub fn destination(&self) -> &Destination {
         &self.destination
+    }
+
+    /// Runs the backup unless one of the same name (see
+    /// [`with_name`](Self::with_name)) completed less than `min_interval`
+    /// ago, according to the `BackupHistory` records: a service can call this
+    /// on every tick. `Ok(None)` when it was not due.
+    pub async fn run_if_due(
+        &self,
+        dbs: &Databases,
+        min_interval: std::time::Duration,
+    ) -> Result<Option<BackupReport>> {
+        if let Some(last) = BackupHistory::last_completed(dbs, &self.name).await? {
+            let since = OffsetDateTime::now_utc() - last;
+            if since < min_interval {
+                tracing::info!(name = %self.name, %since, "backup not due yet");
+                return Ok(None);
+            }
+        }
+        self.run_backup(dbs).await.map(Some)
     }
 
     /// Runs the backup: every selected class of each database is read inside
@@ -331,12 +374,33 @@ impl Run {
         log: &mut Vec<String>,
     ) -> Result<Vec<MemberManifest>> {
         let mut members = Vec::with_capacity(sources.len());
+        let mut progress = Progress {
+            class: String::new(),
+            records: 0,
+            total_records: stats.iter().map(|s| s.records).sum(),
+            bytes: 0,
+            total_bytes: stats.iter().map(|s| s.value_bytes + s.records).sum(),
+        };
         for (source, stats) in sources.iter().zip(stats) {
             let name = source.info.backup_name();
             log.push(format!("Backing up {name}"));
+            progress.class.clone_from(&name);
+            let mut on_batch = |records: u64, bytes: u64| {
+                progress.records += records;
+                progress.bytes += bytes;
+                if let Some(report) = &self.backup.progress {
+                    report(&progress);
+                }
+            };
             let records = snapshots[source.snapshot].records(&source.spec.table);
             let member = archive
-                .write_member(source.info, &source.spec.table, *stats, records)
+                .write_member(
+                    source.info,
+                    &source.spec.table,
+                    *stats,
+                    records,
+                    &mut on_batch,
+                )
                 .await
                 .map_err(|e| match e {
                     BackupError::Io { context, source } => {

@@ -26,7 +26,7 @@ pub struct ClassCount {
 /// The history record of one backup run, stored in table `BackupHistory` of
 /// the database mapped for it (by default, the default database).
 #[derive(gludb_derive::Storable, Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[gludb(table = "BackupHistory", crate = "gludb_core")]
+#[gludb(table = "BackupHistory", indexes(by_name), crate = "gludb_core")]
 pub struct BackupHistory {
     /// Record id.
     pub id: String,
@@ -53,6 +53,29 @@ pub struct BackupHistory {
 }
 
 impl BackupHistory {
+    /// Index on the backup's name, to find a backup's previous runs.
+    fn by_name(&self) -> String {
+        self.name.clone()
+    }
+
+    /// When the backup named `name` last completed, from its history
+    /// records (none if it never has, or there is no history yet).
+    pub async fn last_completed(
+        dbs: &Databases,
+        name: &str,
+    ) -> gludb_core::Result<Option<time::OffsetDateTime>> {
+        let runs = match BackupHistory::find_by_index(dbs, "by_name", name).await {
+            Ok(runs) => runs,
+            Err(gludb_core::Error::UnknownTable { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        Ok(runs
+            .iter()
+            .filter(|run| run.status == BackupStatus::Completed)
+            .filter_map(|run| gludb_core::record::parse_timestamp(&run.timestamp))
+            .max())
+    }
+
     /// Saves the record; a failure is logged, never hides the backup's own
     /// outcome. Returns the record's id when saved.
     pub(crate) async fn record(mut self, dbs: &Databases) -> Option<String> {

@@ -45,3 +45,32 @@ impl BackupReport {
         self.classes.iter().map(|c| c.records).sum()
     }
 }
+
+/// How far a running backup has come: handed to the callback of
+/// [`crate::Backup::with_progress`] after each batch of records. Totals are
+/// known up front (measured inside the snapshot), so percent and ETA are
+/// exact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    /// The class being written, `<TypeName>--<table>`.
+    pub class: String,
+    /// Records written so far, all classes.
+    pub records: u64,
+    /// Records in the backup, all classes.
+    pub total_records: u64,
+    /// Uncompressed bytes written so far.
+    pub bytes: u64,
+    /// Uncompressed bytes in the backup.
+    pub total_bytes: u64,
+}
+
+impl Progress {
+    /// Done so far, from 0.0 to 1.0 (by bytes).
+    pub fn fraction(&self) -> f64 {
+        if self.total_bytes == 0 {
+            1.0
+        } else {
+            self.bytes as f64 / self.total_bytes as f64
+        }
+    }
+}

@@ -17,6 +17,7 @@ use crate::{
     destination::Connected,
     members::{MemberKind, classify, compare_with_manifest, id_of},
     restore_writer::{Job, TransactionWriter},
+    retention::{PruneReport, Retention, prune},
     source::{BackupBytes, BackupListing, archive_error, list_backups, open_backup},
     verify::{VerifyReport, verify},
 };
@@ -138,6 +139,22 @@ impl Restore {
     /// The backups at the destination, newest first.
     pub async fn list(&self) -> Result<Vec<BackupListing>> {
         list_backups(&self.destination.connect()?).await
+    }
+
+    /// Deletes the backups `policy` does not keep (of those named like
+    /// backups under the destination's prefix). A policy that keeps nothing
+    /// is refused.
+    pub async fn prune(&self, policy: &Retention) -> Result<PruneReport> {
+        let connected = self.destination.connect()?;
+        let backups = list_backups(&connected).await?;
+        prune(&connected, backups, policy, false).await
+    }
+
+    /// What [`prune`](Self::prune) would delete, deleting nothing.
+    pub async fn prune_dry_run(&self, policy: &Retention) -> Result<PruneReport> {
+        let connected = self.destination.connect()?;
+        let backups = list_backups(&connected).await?;
+        prune(&connected, backups, policy, true).await
     }
 
     /// Checks a backup without writing anything: every member against the

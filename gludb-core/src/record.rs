@@ -30,6 +30,27 @@ pub fn format_timestamp(t: time::OffsetDateTime) -> String {
     )
 }
 
+/// Parses GLUDB's `UTC:YYYY-MM-DDTHH:MM:SS.ffffff` format (the `UTC:`
+/// prefix and the fraction are optional).
+///
+/// ```
+/// use gludb_core::record::{format_timestamp, parse_timestamp};
+/// let t = parse_timestamp("UTC:2026-11-27T02:03:04.000123").unwrap();
+/// assert_eq!(format_timestamp(t), "UTC:2026-11-27T02:03:04.000123");
+/// assert!(parse_timestamp("yesterday").is_none());
+/// ```
+pub fn parse_timestamp(text: &str) -> Option<time::OffsetDateTime> {
+    use time::macros::format_description;
+    let text = text.strip_prefix("UTC:").unwrap_or(text);
+    let with_fraction =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond]");
+    let without = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+    time::PrimitiveDateTime::parse(text, with_fraction)
+        .or_else(|_| time::PrimitiveDateTime::parse(text, without))
+        .ok()
+        .map(time::PrimitiveDateTime::assume_utc)
+}
+
 /// The JSON text stored for `object`: its fields, `id`, and both timestamps
 /// set to `now` (the backend keeps an existing record's `_create_date`).
 pub(crate) fn encode<T: Storable>(object: &T, now: &str) -> Result<String> {

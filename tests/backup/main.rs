@@ -489,3 +489,119 @@ with tarfile.open(sys.argv[1], "r:gz") as tar:
         "{out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_reports_reach_the_known_totals() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_file().await;
+    save_samples(&db.dbs).await;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = std::sync::Arc::clone(&seen);
+    let mut backup = Backup::from_url(&format!("file://{}", dir.path().display()))
+        .unwrap()
+        .with_progress(move |p| sink.lock().unwrap().push(p.clone()));
+    backup.add_class::<InheritedData>();
+    let report = backup.run_backup(&db.dbs).await.unwrap();
+
+    let seen = seen.lock().unwrap();
+    assert!(!seen.is_empty());
+    let last = seen.last().unwrap();
+    assert_eq!(last.records, report.total_records());
+    assert_eq!(last.total_records, report.total_records());
+    assert_eq!(
+        last.bytes,
+        report.classes.iter().map(|c| c.bytes).sum::<u64>()
+    );
+    assert_eq!(last.fraction(), 1.0);
+    assert!(
+        seen.windows(2)
+            .all(|w| w[0].bytes <= w[1].bytes && w[0].records <= w[1].records)
+    );
+    assert!(seen.iter().any(|p| p.class == "SimpleData--SimpleTest"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_if_due_skips_a_backup_that_ran_recently() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_file().await;
+    save_samples(&db.dbs).await;
+    let url = format!("file://{}", dir.path().display());
+    let hour = std::time::Duration::from_secs(3600);
+    let mut daily = Backup::from_url(&url).unwrap().with_name("daily");
+    daily.add_class::<SimpleData>();
+
+    assert!(
+        daily.run_if_due(&db.dbs, hour).await.unwrap().is_some(),
+        "never ran: due"
+    );
+    assert!(
+        daily.run_if_due(&db.dbs, hour).await.unwrap().is_none(),
+        "ran a moment ago"
+    );
+    let zero = std::time::Duration::ZERO;
+    assert!(daily.run_if_due(&db.dbs, zero).await.unwrap().is_some());
+
+    // Another name has its own schedule; failed runs do not count.
+    let mut other = Backup::from_url(&url).unwrap().with_name("hourly");
+    other.add_class::<SimpleData>();
+    assert!(other.run_if_due(&db.dbs, hour).await.unwrap().is_some());
+    let listed = gludb::backup::Restore::from_url(&url)
+        .unwrap()
+        .list()
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 3);
+    assert!(
+        BackupHistory::last_completed(&db.dbs, "weekly")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_keeps_what_the_policy_says() {
+    use gludb::backup::{Restore, Retention};
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_file().await;
+    save_samples(&db.dbs).await;
+    let url = format!("file://{}", dir.path().display());
+    let mut backup = Backup::from_url(&url).unwrap();
+    backup.add_class::<ComplexData>();
+    let mut keys = Vec::new();
+    for _ in 0..5 {
+        keys.push(backup.run_backup(&db.dbs).await.unwrap().key);
+    }
+    std::fs::write(dir.path().join("notes.txt"), "not a backup").unwrap();
+    let restore = Restore::from_url(&url).unwrap();
+
+    let dry = restore
+        .prune_dry_run(&Retention::new().keep_last(2))
+        .await
+        .unwrap();
+    assert_eq!(dry.kept, [keys[4].clone(), keys[3].clone()]);
+    assert_eq!(dry.deleted.len(), 3);
+    assert_eq!(
+        restore.list().await.unwrap().len(),
+        5,
+        "a dry run deletes nothing"
+    );
+
+    let err = restore.prune(&Retention::new()).await.unwrap_err();
+    assert!(err.to_string().contains("keeps nothing"), "{err}");
+
+    let done = restore.prune(&Retention::new().keep_last(2)).await.unwrap();
+    assert_eq!(done.deleted, dry.deleted);
+    let left: Vec<_> = restore
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.key)
+        .collect();
+    assert_eq!(left, [keys[4].clone(), keys[3].clone()]);
+    assert!(
+        dir.path().join("notes.txt").exists(),
+        "other objects are left alone"
+    );
+}

@@ -39,10 +39,11 @@ impl<W: AsyncWrite + Unpin + Send> ArchiveWriter<W> {
         table: &str,
         stats: TableStats,
         records: BoxStream<'static, gludb_core::Result<LineBatch>>,
+        on_batch: &mut (dyn FnMut(u64, u64) + Send),
     ) -> Result<MemberManifest> {
         let name = format!("{}.json", info.backup_name());
         let size = stats.value_bytes + stats.records;
-        let mut reader = RecordReader::new(records);
+        let mut reader = RecordReader::new(records, on_batch);
         let mut bounded = (&mut reader).take(size);
         let header = self.header(size);
         self.tar
@@ -103,8 +104,10 @@ impl<W: AsyncWrite + Unpin + Send> ArchiveWriter<W> {
 
 /// Reads a stream of JSON-line batches, hashing and counting what it hands
 /// out.
-struct RecordReader {
+struct RecordReader<'a> {
     batches: BoxStream<'static, gludb_core::Result<LineBatch>>,
+    /// Told (records, bytes) of every batch, for progress reports.
+    on_batch: &'a mut (dyn FnMut(u64, u64) + Send),
     chunk: Vec<u8>,
     position: usize,
     done: bool,
@@ -113,10 +116,14 @@ struct RecordReader {
     bytes: u64,
 }
 
-impl RecordReader {
-    fn new(batches: BoxStream<'static, gludb_core::Result<LineBatch>>) -> Self {
+impl<'a> RecordReader<'a> {
+    fn new(
+        batches: BoxStream<'static, gludb_core::Result<LineBatch>>,
+        on_batch: &'a mut (dyn FnMut(u64, u64) + Send),
+    ) -> Self {
         RecordReader {
             batches,
+            on_batch,
             chunk: Vec::new(),
             position: 0,
             done: false,
@@ -127,15 +134,17 @@ impl RecordReader {
     }
 
     fn accept(&mut self, batch: LineBatch) {
-        self.records += batch.records();
+        let batch_records = batch.records();
+        self.records += batch_records;
         self.chunk = batch.into_lines();
         self.position = 0;
         self.hasher.update(&self.chunk);
         self.bytes += self.chunk.len() as u64;
+        (self.on_batch)(batch_records, self.chunk.len() as u64);
     }
 }
 
-impl AsyncRead for RecordReader {
+impl AsyncRead for RecordReader<'_> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

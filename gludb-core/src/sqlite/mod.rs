@@ -31,6 +31,9 @@ const PAGE_SIZE: usize = 500;
 /// takes it: negative).
 const RESTORE_CACHE_KIB: i64 = -32 * 1024;
 
+/// Largest WAL file kept after a checkpoint, in bytes.
+const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
 /// How long a writer waits for a lock held by another connection.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -149,6 +152,9 @@ fn open_connection(location: &Location, mode: Mode) -> rusqlite::Result<Connecti
     // Settings are per connection. In WAL mode NORMAL keeps the database
     // consistent through a crash and skips an fsync per commit.
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // Truncate the WAL after a checkpoint instead of keeping a file as large
+    // as the largest transaction (a big restore) on disk.
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
     if let Mode::Restore = mode {
         // A restore inserts ids in random order into the primary-key index:
         // a larger page cache keeps that index's hot pages in memory.

@@ -1,0 +1,188 @@
+//! Retention: which backups to keep (the last N, the newest of each of the
+//! last N days and months), and deleting the rest.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use crate::{BackupError, BackupListing, Result, destination::Connected};
+
+/// Which backups [`crate::Restore::prune`] keeps; everything else at the
+/// destination's prefix that is named like a backup is deleted.
+///
+/// ```
+/// use gludb_backup::Retention;
+/// let policy = Retention::new().keep_last(3).keep_daily(7).keep_monthly(12);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Retention {
+    last: usize,
+    daily: usize,
+    monthly: usize,
+}
+
+impl Retention {
+    /// A policy that keeps nothing yet: add at least one rule.
+    pub fn new() -> Retention {
+        Retention::default()
+    }
+
+    /// Keep the `n` newest backups.
+    pub fn keep_last(mut self, n: usize) -> Retention {
+        self.last = n;
+        self
+    }
+
+    /// Keep the newest backup of each of the `n` most recent days that have one.
+    pub fn keep_daily(mut self, n: usize) -> Retention {
+        self.daily = n;
+        self
+    }
+
+    /// Keep the newest backup of each of the `n` most recent months that have one.
+    pub fn keep_monthly(mut self, n: usize) -> Retention {
+        self.monthly = n;
+        self
+    }
+
+    /// Splits `backups` (newest first, as listed) into (kept, deleted).
+    pub fn apply(&self, backups: &[BackupListing]) -> (Vec<BackupListing>, Vec<BackupListing>) {
+        let mut keep = BTreeSet::new();
+        keep.extend(0..self.last.min(backups.len()));
+        keep_newest_per_period(backups, self.daily, &mut keep, |b| {
+            (b.time.year(), b.time.ordinal() as u32)
+        });
+        keep_newest_per_period(backups, self.monthly, &mut keep, |b| {
+            (b.time.year(), u8::from(b.time.month()) as u32)
+        });
+        let (kept, deleted): (Vec<_>, Vec<_>) = backups
+            .iter()
+            .enumerate()
+            .partition(|(i, _)| keep.contains(i));
+        (
+            kept.into_iter().map(|(_, b)| b.clone()).collect(),
+            deleted.into_iter().map(|(_, b)| b.clone()).collect(),
+        )
+    }
+
+    fn keeps_nothing(&self) -> bool {
+        self.last == 0 && self.daily == 0 && self.monthly == 0
+    }
+}
+
+/// Marks the newest backup of each of the `periods` most recent periods.
+fn keep_newest_per_period(
+    backups: &[BackupListing],
+    periods: usize,
+    keep: &mut BTreeSet<usize>,
+    period_of: impl Fn(&BackupListing) -> (i32, u32),
+) {
+    let mut seen = Vec::new();
+    for (index, backup) in backups.iter().enumerate() {
+        if seen.len() == periods {
+            break;
+        }
+        let period = period_of(backup);
+        if !seen.contains(&period) {
+            seen.push(period);
+            keep.insert(index);
+        }
+    }
+}
+
+/// What [`crate::Restore::prune`] did (or, in a dry run, would do).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PruneReport {
+    /// Backups kept, newest first.
+    pub kept: Vec<String>,
+    /// Backups deleted (or to delete, in a dry run), newest first.
+    pub deleted: Vec<String>,
+}
+
+pub(crate) async fn prune(
+    connected: &Connected,
+    backups: Vec<BackupListing>,
+    policy: &Retention,
+    dry_run: bool,
+) -> Result<PruneReport> {
+    if policy.keeps_nothing() {
+        return Err(BackupError::InvalidDestination {
+            destination: connected.description.clone(),
+            reason: "a retention policy that keeps nothing would delete every backup; set keep_last, keep_daily or keep_monthly".into(),
+        });
+    }
+    let (kept, deleted) = policy.apply(&backups);
+    if !dry_run {
+        for backup in &deleted {
+            let path = object_store::path::Path::from(backup.key.as_str());
+            object_store::ObjectStoreExt::delete(connected.store.as_ref(), &path)
+                .await
+                .map_err(|e| {
+                    BackupError::store(
+                        &connected.description,
+                        &format!("deleting {}", backup.key),
+                        e,
+                    )
+                })?;
+            tracing::info!(key = %backup.key, "deleted an old backup");
+        }
+    }
+    Ok(PruneReport {
+        kept: kept.into_iter().map(|b| b.key).collect(),
+        deleted: deleted.into_iter().map(|b| b.key).collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    fn listing(time: time::OffsetDateTime) -> BackupListing {
+        BackupListing {
+            key: crate::archive::backup_file_name(time),
+            time,
+            size: 1,
+        }
+    }
+
+    #[test]
+    fn keeps_the_last_and_the_newest_of_each_day_and_month() {
+        // Newest first, as `list` returns them.
+        let backups = vec![
+            listing(datetime!(2026-11-27 12:00 UTC)),
+            listing(datetime!(2026-11-27 06:00 UTC)),
+            listing(datetime!(2026-11-26 23:00 UTC)),
+            listing(datetime!(2026-11-26 01:00 UTC)),
+            listing(datetime!(2026-11-01 00:00 UTC)),
+            listing(datetime!(2026-10-15 00:00 UTC)),
+            listing(datetime!(2026-09-30 00:00 UTC)),
+        ];
+        let names = |v: Vec<BackupListing>| v.into_iter().map(|b| b.time).collect::<Vec<_>>();
+
+        let (kept, deleted) = Retention::new().keep_last(2).apply(&backups);
+        assert_eq!(names(kept), [backups[0].time, backups[1].time]);
+        assert_eq!(deleted.len(), 5);
+
+        let (kept, _) = Retention::new().keep_daily(2).apply(&backups);
+        assert_eq!(names(kept), [backups[0].time, backups[2].time]);
+
+        let (kept, _) = Retention::new().keep_monthly(3).apply(&backups);
+        assert_eq!(
+            names(kept),
+            [backups[0].time, backups[5].time, backups[6].time]
+        );
+
+        let (kept, deleted) = Retention::new()
+            .keep_last(1)
+            .keep_daily(2)
+            .keep_monthly(2)
+            .apply(&backups);
+        assert_eq!(kept.len() + deleted.len(), backups.len());
+        assert_eq!(
+            names(kept),
+            [backups[0].time, backups[2].time, backups[5].time]
+        );
+    }
+}
