@@ -18,6 +18,7 @@ mod report;
 mod restore;
 mod restore_writer;
 mod retention;
+mod run;
 mod selection;
 mod source;
 mod upload;

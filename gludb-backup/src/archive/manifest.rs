@@ -46,6 +46,14 @@ pub struct MemberManifest {
     pub sha256: String,
 }
 
+impl MemberManifest {
+    /// The class's backup name, `<TypeName>--<table>` (the member name
+    /// without `.json`).
+    pub fn class_name(&self) -> &str {
+        self.name.strip_suffix(".json").unwrap_or(&self.name)
+    }
+}
+
 impl Manifest {
     /// Parses a manifest member, refusing other formats and newer versions.
     pub fn from_json(bytes: &[u8]) -> Result<Manifest, String> {
