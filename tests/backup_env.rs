@@ -10,6 +10,23 @@ struct EnvData {
     id: String,
 }
 
+/// An in-memory database with one saved record: each phase of the test
+/// starts from such a database.
+async fn database_with_a_record() -> Databases {
+    let dbs = Databases::new(Sqlite::open_in_memory().await.unwrap());
+    EnvData::ensure_table(&dbs).await.unwrap();
+    EnvData::default().save(&dbs).await.unwrap();
+    dbs
+}
+
+/// A backup of `EnvData` with explicit settings (`""` = not given, so taken
+/// from the environment): every case differs only in these.
+fn env_backup(access_key: &str, secret_key: &str, bucket: &str) -> Backup {
+    let mut backup = Backup::new(access_key, secret_key, bucket);
+    backup.add_class::<EnvData>();
+    backup
+}
+
 #[test]
 fn credentials_fall_back_to_the_aws_environment() {
     let server =
@@ -30,50 +47,24 @@ fn credentials_fall_back_to_the_aws_environment() {
     }
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let dbs = Databases::new(Sqlite::open_in_memory().await.unwrap());
-        EnvData::ensure_table(&dbs).await.unwrap();
-        EnvData::default().save(&dbs).await.unwrap();
+        let dbs = database_with_a_record().await;
 
-        // No key anywhere: a typed error before anything is read or written.
-        let mut backup = Backup::new("", "", "env-bucket");
-        backup.add_class::<EnvData>();
-        let err = backup.run_backup(&dbs).await.unwrap_err();
-        assert!(
-            matches!(
-                err,
-                BackupError::MissingCredential {
-                    what: "access key",
-                    ..
-                }
-            ),
-            "{err}"
-        );
-        let mut no_secret = Backup::new("AKIDENV", "", "env-bucket");
-        no_secret.add_class::<EnvData>();
-        let err = no_secret.run_backup(&dbs).await.unwrap_err();
-        assert!(
-            matches!(
-                err,
-                BackupError::MissingCredential {
-                    what: "secret key",
-                    ..
-                }
-            ),
-            "{err}"
-        );
-        let mut no_bucket = Backup::new("AKIDENV", "env-secret-value", "");
-        no_bucket.add_class::<EnvData>();
-        let err = no_bucket.run_backup(&dbs).await.unwrap_err();
-        assert!(
-            matches!(
-                err,
-                BackupError::MissingCredential {
-                    what: "bucket name",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        // No key, secret or bucket anywhere: a typed error naming it, before
+        // anything is read or written.
+        for (access_key, secret_key, bucket, missing) in [
+            ("", "", "env-bucket", "access key"),
+            ("AKIDENV", "", "env-bucket", "secret key"),
+            ("AKIDENV", "env-secret-value", "", "bucket name"),
+        ] {
+            let err = env_backup(access_key, secret_key, bucket)
+                .run_backup(&dbs)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, BackupError::MissingCredential { what, .. } if what == missing),
+                "{err}"
+            );
+        }
         assert!(server.objects().is_empty());
         let db = dbs.default_database().unwrap();
         assert!(
@@ -91,13 +82,9 @@ fn credentials_fall_back_to_the_aws_environment() {
         std::env::set_var("AWS_SECRET_ACCESS_KEY", "env-secret-value");
     }
     runtime.block_on(async {
-        let dbs = Databases::new(Sqlite::open_in_memory().await.unwrap());
-        EnvData::ensure_table(&dbs).await.unwrap();
-        EnvData::default().save(&dbs).await.unwrap();
+        let dbs = database_with_a_record().await;
 
-        let mut backup = Backup::new("", "", "env-bucket");
-        backup.add_class::<EnvData>();
-        let report = backup
+        let report = env_backup("", "", "env-bucket")
             .run_backup(&dbs)
             .await
             .expect("credentials from the environment");

@@ -3,16 +3,17 @@
 //! batches, and what a dropped snapshot or restore leaves behind.
 //!
 //! Tests that stop or restart the server start a cluster of their own; the
-//! others share one per test binary ([`PgCluster::shared`]). Without
+//! others share one per test binary (`PgCluster::shared`). Without
 //! PostgreSQL they print `SKIPPED` and pass, except when `CI=true`.
 
-use std::io::Write as _;
-use std::sync::atomic::{AtomicUsize, Ordering};
+#[path = "common/pg.rs"]
+mod pg;
+
 use std::time::Instant;
 
 use futures_util::{StreamExt, TryStreamExt};
 use gludb::{Backend, Databases, Error, RestoreMode, Row, Storable, postgres::Postgres};
-use gludb_testkit::PgCluster;
+use pg::{create_database, loud, own_cluster, shared_database};
 use serde::{Deserialize, Serialize};
 
 #[derive(Storable, Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -24,72 +25,17 @@ struct Item {
 }
 
 impl Item {
+    /// A record not saved yet (no id): most tests only vary these two fields.
+    fn unsaved(group: u32, payload: &str) -> Self {
+        Item {
+            id: String::new(),
+            group,
+            payload: payload.into(),
+        }
+    }
+
     fn by_group(&self) -> String {
         self.group.to_string()
-    }
-}
-
-fn skip(reason: &str) {
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "PostgreSQL is required when CI=true: {reason}"
-    );
-    loud(&format!("SKIPPED: PostgreSQL not available ({reason})"));
-}
-
-/// Straight to stderr: the test harness captures `eprintln!`.
-fn loud(message: &str) {
-    let _ = writeln!(std::io::stderr(), "{message}");
-}
-
-/// A fresh database on the shared cluster, or `None` after a loud skip.
-fn shared_database(test: &str) -> Option<String> {
-    let cluster = match PgCluster::shared() {
-        Ok(Some(cluster)) => cluster,
-        Ok(None) => {
-            skip("PgCluster::start found no initdb/pg_ctl, or cannot run them as a non-root user");
-            return None;
-        }
-        Err(e) => {
-            skip(&format!("starting a cluster failed: {e}"));
-            return None;
-        }
-    };
-    Some(create_database(cluster, test))
-}
-
-fn create_database(cluster: &PgCluster, test: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let name = format!(
-        "{test}_{}_{}_{nanos}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    );
-    cluster.create_database(&name).expect("create a database")
-}
-
-/// A cluster of this test's own (it will be stopped and restarted).
-fn own_cluster() -> Option<PgCluster> {
-    match PgCluster::start() {
-        Ok(Some(cluster)) if cluster.is_owned() => Some(cluster),
-        Ok(Some(_)) => {
-            loud(
-                "SKIPPED: restarting the server needs a cluster started by the testkit, \
-                 not GLUDB_TEST_POSTGRES_URL",
-            );
-            None
-        }
-        Ok(None) => {
-            skip("PgCluster::start found no initdb/pg_ctl, or cannot run them as a non-root user");
-            None
-        }
-        Err(e) => {
-            skip(&format!("starting a cluster failed: {e}"));
-            None
-        }
     }
 }
 
@@ -147,7 +93,7 @@ fn assert_postgres_error(err: &Error) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn describe_and_errors_never_contain_the_password() {
-    let Some(url) = shared_database("describe") else {
+    let Some(url) = shared_database("describe").await else {
         return;
     };
     // The test cluster trusts everyone, so any password is accepted.
@@ -201,7 +147,7 @@ async fn describe_and_errors_never_contain_the_password() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn find_all_streams_5000_records_in_bounded_batches() {
-    let Some(url) = shared_database("stream") else {
+    let Some(url) = shared_database("stream").await else {
         return;
     };
     const FETCH: usize = 100;
@@ -235,11 +181,7 @@ async fn find_all_streams_5000_records_in_bounded_batches() {
         "the find_all cursor is open while the stream is paused"
     );
     // Saving meanwhile works (the stream holds its own connection).
-    let mut extra = Item {
-        id: String::new(),
-        group: 1,
-        payload: "late".into(),
-    };
+    let mut extra = Item::unsaved(1, "late");
     extra.save(&dbs).await.unwrap();
     let t = Instant::now();
     let mut rest: Vec<String> = vec![first.id];
@@ -274,7 +216,7 @@ async fn find_all_streams_5000_records_in_bounded_batches() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_snapshots_and_restores_leave_clean_connections() {
-    let Some(url) = shared_database("dropped") else {
+    let Some(url) = shared_database("dropped").await else {
         return;
     };
     // Two connections: whatever a dropped snapshot or restore leaves on
@@ -302,11 +244,7 @@ async fn dropped_snapshots_and_restores_leave_clean_connections() {
     for i in 0..6 {
         // A save on a connection still inside the read-only snapshot would
         // fail; one still inside the restore would not be visible below.
-        let mut item = Item {
-            id: String::new(),
-            group: i,
-            payload: "after".into(),
-        };
+        let mut item = Item::unsaved(i, "after");
         item.save(&dbs).await.unwrap();
         saved.push(item.id);
     }
@@ -327,17 +265,13 @@ async fn dropped_snapshots_and_restores_leave_clean_connections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_saves_of_one_record_keep_its_create_date() {
-    let Some(url) = shared_database("concurrent_saves") else {
+    let Some(url) = shared_database("concurrent_saves").await else {
         return;
     };
     let db = Postgres::connect_with(&url, 8).await.unwrap();
     let dbs = Databases::new(db.clone());
     Item::ensure_table(&dbs).await.unwrap();
-    let mut item = Item {
-        id: String::new(),
-        group: 0,
-        payload: "first".into(),
-    };
+    let mut item = Item::unsaved(0, "first");
     item.save(&dbs).await.unwrap();
     let created = db
         .find_one("PgItem", &item.id)
@@ -384,25 +318,17 @@ async fn concurrent_saves_of_one_record_keep_its_create_date() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshot_is_taken_when_it_begins() {
-    let Some(url) = shared_database("snapshot_begin") else {
+    let Some(url) = shared_database("snapshot_begin").await else {
         return;
     };
     let db = Postgres::connect(&url).await.unwrap();
     let dbs = Databases::new(db.clone());
     Item::ensure_table(&dbs).await.unwrap();
-    let mut before = Item {
-        id: String::new(),
-        group: 1,
-        payload: "before".into(),
-    };
+    let mut before = Item::unsaved(1, "before");
     before.save(&dbs).await.unwrap();
     let mut snapshot = db.snapshot().await.unwrap();
     // Written after the snapshot began but before it read anything.
-    let mut after = Item {
-        id: String::new(),
-        group: 2,
-        payload: "after".into(),
-    };
+    let mut after = Item::unsaved(2, "after");
     after.save(&dbs).await.unwrap();
     let stats = snapshot.table_stats("PgItem").await.unwrap();
     assert_eq!(stats.records, 1);
@@ -419,7 +345,11 @@ async fn snapshot_is_taken_when_it_begins() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_loss_is_a_typed_error_and_the_next_operation_reconnects() {
-    let Some(cluster) = own_cluster() else { return };
+    let Some(cluster) =
+        own_cluster("connection_loss_is_a_typed_error_and_the_next_operation_reconnects").await
+    else {
+        return;
+    };
     let url = create_database(&cluster, "loss");
     let db = Postgres::builder(&url)
         .fetch_size(100)
@@ -435,14 +365,7 @@ async fn connection_loss_is_a_typed_error_and_the_next_operation_reconnects() {
     let err = Item::find_one(&dbs, &ids[0]).await.unwrap_err();
     eprintln!("with the server down: {err} (after {:?})", t.elapsed());
     assert_postgres_error(&err);
-    let err = Item {
-        id: String::new(),
-        group: 0,
-        payload: "x".into(),
-    }
-    .save(&dbs)
-    .await
-    .unwrap_err();
+    let err = Item::unsaved(0, "x").save(&dbs).await.unwrap_err();
     assert_postgres_error(&err);
     let err = db
         .snapshot()
@@ -503,11 +426,7 @@ async fn connection_loss_is_a_typed_error_and_the_next_operation_reconnects() {
 
     // Everything works again, on new connections; the restore left nothing.
     assert_eq!(db.find_one("PgItem", "during_restart").await.unwrap(), None);
-    let mut item = Item {
-        id: String::new(),
-        group: 3,
-        payload: "after restart".into(),
-    };
+    let mut item = Item::unsaved(3, "after restart");
     item.save(&dbs).await.unwrap();
     let by_group = Item::find_by_index(&dbs, "by_group", "3").await.unwrap();
     assert!(by_group.iter().any(|i| i.id == item.id));

@@ -61,6 +61,20 @@ fn data(len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// Waits (at most 30 s) until a multipart upload has stored a part: an
+/// upload is only in flight, to be aborted or dropped, once one has.
+async fn wait_for_an_uploaded_part(server: &S3Server) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !server.orphaned_parts().iter().any(|f| f.contains(".part-")) {
+        assert!(
+            Instant::now() < deadline,
+            "no part was uploaded: {:?}",
+            server.orphaned_parts()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[test]
 fn starts_without_a_runtime_refuses_unsigned_requests_and_has_the_bucket() {
     let t = Instant::now();
@@ -245,15 +259,7 @@ async fn signed_requests_put_get_multipart_list_and_abort() {
     let aborted_key = "prefix/aborted.tar.gz";
     let mut writer = BufWriter::new(Arc::clone(&store), Path::from(aborted_key));
     writer.write_all(&big).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !server.orphaned_parts().iter().any(|f| f.contains(".part-")) {
-        assert!(
-            Instant::now() < deadline,
-            "no part was uploaded: {:?}",
-            server.orphaned_parts()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_an_uploaded_part(&server).await;
     eprintln!("in flight: {:?}", server.orphaned_parts());
     writer.abort().await.unwrap();
     assert!(
@@ -266,15 +272,7 @@ async fn signed_requests_put_get_multipart_list_and_abort() {
     // A dropped (neither completed nor aborted) upload is reported.
     let mut writer = BufWriter::new(Arc::clone(&store), Path::from("prefix/dropped"));
     writer.write_all(&big).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !server.orphaned_parts().iter().any(|f| f.contains(".part-")) {
-        assert!(
-            Instant::now() < deadline,
-            "no part was uploaded: {:?}",
-            server.orphaned_parts()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_an_uploaded_part(&server).await;
     drop(writer);
     assert!(!server.orphaned_parts().is_empty());
     assert_eq!(server.objects(), [small_key, big_key]);

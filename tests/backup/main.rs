@@ -8,7 +8,6 @@ mod testpkg;
 
 use std::collections::BTreeMap;
 
-use futures_util::TryStreamExt;
 use gludb::{
     Storable,
     backup::{Backup, BackupError, BackupHistory, BackupStatus, archive::Manifest},
@@ -80,21 +79,9 @@ fn add_package_scans_modules_like_python_packages() {
 }
 
 async fn save_samples(dbs: &gludb::Databases) -> Vec<String> {
-    SimpleData::ensure_table(dbs).await.unwrap();
-    ComplexData::ensure_table(dbs).await.unwrap();
-    InheritedData::ensure_table(dbs).await.unwrap();
+    ensure_related_tables(dbs).await;
     EmptyData::ensure_table(dbs).await.unwrap();
-    let mut ids = Vec::new();
-    for i in 0..250 {
-        let mut d = SimpleData {
-            name: format!("Name{i}"),
-            descrip: "plain".into(),
-            age: i,
-            ..Default::default()
-        };
-        d.save(dbs).await.unwrap();
-        ids.push(d.id);
-    }
+    let mut ids = save_simple_records(dbs, 250, |_| "plain".into()).await;
     let mut tricky = SimpleData {
         name: "Zoë 🦀 \"quoted\" 中文".into(),
         descrip: "line one\nline two\r\n\ttab \\ backslash \u{1}".into(),
@@ -121,30 +108,13 @@ async fn save_samples(dbs: &gludb::Databases) -> Vec<String> {
     ids
 }
 
-/// Every stored (id, value) of a table, straight from the database.
+/// Every stored (id, value) of `T`'s table, straight from the database.
 async fn stored_rows<T: Storable>(dbs: &gludb::Databases) -> BTreeMap<String, String> {
     let db = dbs.database_for(T::type_info()).unwrap();
     let table = dbs.table_name(T::type_info());
-    db.find_all(&table)
-        .map_ok(|r| (r.id, r.value))
-        .try_collect()
+    rows_of(db.as_ref(), &table)
         .await
-        .unwrap()
-}
-
-fn lines_by_id(member: &[u8]) -> BTreeMap<String, String> {
-    let text = std::str::from_utf8(member).expect("UTF-8 member");
-    assert!(
-        text.is_empty() || text.ends_with('\n'),
-        "every line is \\n-terminated"
-    );
-    text.lines()
-        .map(|line| {
-            let json: serde_json::Value =
-                serde_json::from_str(line).expect("one JSON object per line");
-            (json["id"].as_str().unwrap().to_owned(), line.to_owned())
-        })
-        .collect()
+        .expect("the table exists")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,13 +137,8 @@ async fn backup_to_s3_holds_every_record_verbatim() {
     assert!(!report.key.contains(':'));
     assert_eq!(server.objects(), vec![report.key.clone()]);
     assert!(server.orphaned_parts().is_empty());
-    let counts: Vec<_> = report
-        .classes
-        .iter()
-        .map(|c| (c.name.as_str(), c.records))
-        .collect();
     assert_eq!(
-        counts,
+        record_counts(&report),
         [
             ("InheritedData--InheritedTest", 1),
             ("SimpleData--SimpleTest", 251),
@@ -218,15 +183,7 @@ async fn backup_to_s3_holds_every_record_verbatim() {
     let manifest: Manifest = serde_json::from_slice(&members[4].1).unwrap();
     assert_eq!(manifest.format, "gludb-backup");
     assert_eq!(manifest.members.len(), 4);
-    for (entry, (name, bytes)) in manifest.members.iter().zip(&members) {
-        assert_eq!(&entry.name, name);
-        assert_eq!(entry.bytes, bytes.len() as u64);
-        assert_eq!(
-            entry.records,
-            bytes.iter().filter(|b| **b == b'\n').count() as u64
-        );
-        assert_eq!(entry.sha256, sha256_hex(bytes));
-    }
+    assert_manifest_matches(&manifest, &members[..4]);
     assert_eq!(manifest.members[1].indexes, ["reversed_name"]);
 
     // The original's log lines.
@@ -243,10 +200,7 @@ async fn backup_to_s3_holds_every_record_verbatim() {
     }
 
     // A history record, without the secret anywhere.
-    let history: Vec<BackupHistory> = BackupHistory::find_all(&db.dbs)
-        .try_collect()
-        .await
-        .unwrap();
+    let history = history(&db.dbs).await;
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].status, BackupStatus::Completed);
     assert_eq!(history[0].key, report.key);
@@ -258,21 +212,26 @@ async fn backup_to_s3_holds_every_record_verbatim() {
     assert!(!format!("{report:?} {backup:?}").contains(SECRET_KEY));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn large_backup_goes_multipart_and_completes() {
-    let server = s3_server();
-    let db = sqlite_file().await;
-    BlobData::ensure_table(&db.dbs).await.unwrap();
-    // ~12 MB that compresses to ~9 MB: two 5 MiB parts at least.
+/// 48 records of 256 KiB of noise, ~12 MB that compresses to ~9 MB: two
+/// 5 MiB parts at least, so a backup of them goes multipart.
+async fn save_incompressible_blobs(dbs: &gludb::Databases) {
+    BlobData::ensure_table(dbs).await.unwrap();
     for i in 0..48 {
         BlobData {
             noise: noise(i, 256 * 1024),
             ..Default::default()
         }
-        .save(&db.dbs)
+        .save(dbs)
         .await
         .unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_backup_goes_multipart_and_completes() {
+    let server = s3_server();
+    let db = sqlite_file().await;
+    save_incompressible_blobs(&db.dbs).await;
     let mut backup = s3_backup(&server, SECRET_KEY).with_part_size(5 * 1024 * 1024);
     backup.add_class::<BlobData>();
     let report = backup.run_backup(&db.dbs).await.expect("backup");
@@ -326,10 +285,7 @@ async fn wrong_secret_is_a_typed_error_and_leaves_nothing() {
     assert!(server.objects().is_empty());
     assert!(server.orphaned_parts().is_empty());
 
-    let history: Vec<BackupHistory> = BackupHistory::find_all(&db.dbs)
-        .try_collect()
-        .await
-        .unwrap();
+    let history = history(&db.dbs).await;
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].status, BackupStatus::Failed);
     assert!(
@@ -347,29 +303,24 @@ async fn wrong_secret_is_a_typed_error_and_leaves_nothing() {
     );
 }
 
+/// Runs `sql` on the SQLite file directly, to store rows gludb itself
+/// never writes.
+fn execute_behind_gludb(db: &Db, sql: &str) {
+    let raw = rusqlite::Connection::open(&db.path).unwrap();
+    raw.execute(sql, []).unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_error_mid_backup_aborts_the_upload() {
     let server = s3_server();
     let db = sqlite_file().await;
-    BlobData::ensure_table(&db.dbs).await.unwrap();
+    save_incompressible_blobs(&db.dbs).await;
     SimpleData::ensure_table(&db.dbs).await.unwrap();
-    for i in 0..48 {
-        BlobData {
-            noise: noise(i, 256 * 1024),
-            ..Default::default()
-        }
-        .save(&db.dbs)
-        .await
-        .unwrap();
-    }
     // A row the database cannot hand out as text, after parts are uploaded.
-    let raw = rusqlite::Connection::open(&db.path).unwrap();
-    raw.execute(
+    execute_behind_gludb(
+        &db,
         "INSERT INTO SimpleTest (id, value) VALUES ('broken', NULL)",
-        [],
-    )
-    .unwrap();
-    drop(raw);
+    );
 
     let mut backup = s3_backup(&server, SECRET_KEY).with_part_size(5 * 1024 * 1024);
     backup.add_class::<BlobData>();
@@ -383,10 +334,7 @@ async fn database_error_mid_backup_aborts_the_upload() {
         server.orphaned_parts()
     );
 
-    let history: Vec<BackupHistory> = BackupHistory::find_all(&db.dbs)
-        .try_collect()
-        .await
-        .unwrap();
+    let history = history(&db.dbs).await;
     assert_eq!(history[0].status, BackupStatus::Failed);
     assert!(
         history[0]
@@ -401,14 +349,11 @@ async fn record_spanning_lines_is_refused_not_split() {
     let dir = tempfile::tempdir().unwrap();
     let db = sqlite_file().await;
     SimpleData::ensure_table(&db.dbs).await.unwrap();
-    let raw = rusqlite::Connection::open(&db.path).unwrap();
-    raw.execute(
+    execute_behind_gludb(
+        &db,
         "INSERT INTO SimpleTest (id, value) VALUES ('pretty', '{\n\"id\": \"pretty\"}')",
-        [],
-    )
-    .unwrap();
-    drop(raw);
-    let mut backup = Backup::from_url(&format!("file://{}", dir.path().display())).unwrap();
+    );
+    let mut backup = Backup::from_url(&file_url(dir.path())).unwrap();
     backup.add_class::<SimpleData>();
     let err = backup.run_backup(&db.dbs).await.unwrap_err();
     assert!(
@@ -432,12 +377,24 @@ async fn nothing_selected_is_an_error_before_any_work() {
     assert!(matches!(err, BackupError::NothingSelected));
 }
 
+/// Runs `command` and returns its standard output, asserting it succeeded
+/// (with its standard error as the message): the outside readers' check.
+fn stdout_of(command: &mut std::process::Command) -> String {
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_backups_read_in_python_and_gnu_tar() {
     let dir = tempfile::tempdir().unwrap();
     let db = sqlite_file().await;
     save_samples(&db.dbs).await;
-    let url = format!("file://{}/nested/backups", dir.path().display());
+    let url = file_url(&dir.path().join("nested/backups"));
     let mut backup = Backup::from_url(&url).unwrap();
     backup.add_class::<InheritedData>();
     let first = backup.run_backup(&db.dbs).await.unwrap();
@@ -446,18 +403,8 @@ async fn local_backups_read_in_python_and_gnu_tar() {
     let path = dir.path().join("nested/backups").join(&first.key);
     assert!(path.is_file());
 
-    let gnu = std::process::Command::new("tar")
-        .arg("tzf")
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        gnu.status.success(),
-        "{}",
-        String::from_utf8_lossy(&gnu.stderr)
-    );
     assert_eq!(
-        String::from_utf8(gnu.stdout).unwrap(),
+        stdout_of(std::process::Command::new("tar").arg("tzf").arg(&path)),
         "InheritedData--InheritedTest.json\nSimpleData--SimpleTest.json\nComplexData--ComplexTest.json\ngludb-manifest.json\n"
     );
 
@@ -472,18 +419,12 @@ with tarfile.open(sys.argv[1], "r:gz") as tar:
         else:
             print(member.name, len(data))
 "#;
-    let python = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        python.status.success(),
-        "{}",
-        String::from_utf8_lossy(&python.stderr)
+    let out = stdout_of(
+        std::process::Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(&path),
     );
-    let out = String::from_utf8(python.stdout).unwrap();
     assert!(
         out.contains("SimpleData--SimpleTest.json 251 ['_create_date', '_last_update', 'age', 'descrip', 'id', 'name']"),
         "{out}"
@@ -497,7 +438,7 @@ async fn progress_reports_reach_the_known_totals() {
     save_samples(&db.dbs).await;
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = std::sync::Arc::clone(&seen);
-    let mut backup = Backup::from_url(&format!("file://{}", dir.path().display()))
+    let mut backup = Backup::from_url(&file_url(dir.path()))
         .unwrap()
         .with_progress(move |p| sink.lock().unwrap().push(p.clone()));
     backup.add_class::<InheritedData>();
@@ -525,7 +466,7 @@ async fn run_if_due_skips_a_backup_that_ran_recently() {
     let dir = tempfile::tempdir().unwrap();
     let db = sqlite_file().await;
     save_samples(&db.dbs).await;
-    let url = format!("file://{}", dir.path().display());
+    let url = file_url(dir.path());
     let hour = std::time::Duration::from_secs(3600);
     let mut daily = Backup::from_url(&url).unwrap().with_name("daily");
     daily.add_class::<SimpleData>();
@@ -565,7 +506,7 @@ async fn prune_keeps_what_the_policy_says() {
     let dir = tempfile::tempdir().unwrap();
     let db = sqlite_file().await;
     save_samples(&db.dbs).await;
-    let url = format!("file://{}", dir.path().display());
+    let url = file_url(dir.path());
     let mut backup = Backup::from_url(&url).unwrap();
     backup.add_class::<ComplexData>();
     let mut keys = Vec::new();

@@ -4,11 +4,18 @@
 // Shared by several test binaries: each uses only part of it.
 #![allow(dead_code)]
 
-use std::io::Read;
+use std::{collections::BTreeMap, io::Read, path::Path};
 
-use gludb::{Databases, sqlite::Sqlite};
+use futures_util::TryStreamExt;
+use gludb::{
+    Backend, Databases, Error, Storable,
+    backup::{BackupHistory, BackupReport, Restore, archive::Manifest},
+    sqlite::Sqlite,
+};
 use gludb_testkit::S3Server;
 use sha2::{Digest, Sha256};
+
+use crate::models::{ComplexData, InheritedData, SimpleData};
 
 pub const ACCESS_KEY: &str = "AKIDGLUDBTEST";
 pub const SECRET_KEY: &str = "gludb-test-secret-5f0c2a";
@@ -32,6 +39,36 @@ pub async fn sqlite_file() -> Db {
     }
 }
 
+/// Creates the tables of `InheritedData` and its two bases, which every
+/// seeded source database holds.
+pub async fn ensure_related_tables(dbs: &Databases) {
+    SimpleData::ensure_table(dbs).await.unwrap();
+    ComplexData::ensure_table(dbs).await.unwrap();
+    InheritedData::ensure_table(dbs).await.unwrap();
+}
+
+/// Saves `count` `SimpleData` records, `Name{i}` aged `i`, described by
+/// `descrip(i)`, and returns their ids: the tests' seeds differ only in
+/// size and text.
+pub async fn save_simple_records(
+    dbs: &Databases,
+    count: u32,
+    descrip: impl Fn(u32) -> String,
+) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..count {
+        let mut record = SimpleData {
+            name: format!("Name{i}"),
+            descrip: descrip(i),
+            age: i,
+            ..Default::default()
+        };
+        record.save(dbs).await.unwrap();
+        ids.push(record.id);
+    }
+    ids
+}
+
 pub fn s3_server() -> S3Server {
     S3Server::start(ACCESS_KEY, SECRET_KEY, BUCKET).expect("start the S3 server")
 }
@@ -43,6 +80,89 @@ pub fn s3_backup(server: &S3Server, secret: &str) -> gludb::backup::Backup {
         d.with_endpoint(&endpoint)
             .with_s3_option("aws_region", "us-east-1")
     })
+}
+
+/// A restore from the test server, configured like [`s3_backup`]: the
+/// tests that read back what an S3 backup wrote all need the same one.
+pub fn s3_restore(server: &S3Server, secret: &str) -> Restore {
+    let endpoint = server.endpoint();
+    Restore::new(ACCESS_KEY, secret, server.bucket()).with_destination(|d| {
+        d.with_endpoint(&endpoint)
+            .with_s3_option("aws_region", "us-east-1")
+    })
+}
+
+/// The `file://` URL of a local backup directory.
+pub fn file_url(dir: &Path) -> String {
+    format!("file://{}", dir.display())
+}
+
+/// Every (id, stored value) of `table`, straight from the database; `None`
+/// if the table does not exist there. The one row dump every comparison of
+/// a source and a restored database is built on.
+pub async fn rows_of(db: &dyn Backend, table: &str) -> Option<BTreeMap<String, String>> {
+    match db
+        .find_all(table)
+        .map_ok(|r| (r.id, r.value))
+        .try_collect()
+        .await
+    {
+        Ok(rows) => Some(rows),
+        Err(Error::UnknownTable { .. }) => None,
+        Err(e) => panic!("reading {table} of {}: {e}", db.describe()),
+    }
+}
+
+/// Every backup run recorded in `dbs`, as the history API returns them.
+pub async fn history(dbs: &Databases) -> Vec<BackupHistory> {
+    BackupHistory::find_all(dbs).try_collect().await.unwrap()
+}
+
+/// (class, records) of every class of a backup report, in report order:
+/// the shape the tests compare reports in.
+pub fn record_counts(report: &BackupReport) -> Vec<(&str, u64)> {
+    report
+        .classes
+        .iter()
+        .map(|c| (c.name.as_str(), c.records))
+        .collect()
+}
+
+/// A member's lines by record id (every line `\n`-terminated, one JSON
+/// object, ids unique): archives are compared with databases this way.
+pub fn lines_by_id(member: &[u8]) -> BTreeMap<String, String> {
+    let text = std::str::from_utf8(member).expect("UTF-8 member");
+    assert!(
+        text.is_empty() || text.ends_with('\n'),
+        "every line is \\n-terminated"
+    );
+    let lines: BTreeMap<String, String> = text
+        .lines()
+        .map(|line| {
+            let json: serde_json::Value =
+                serde_json::from_str(line).expect("one JSON object per line");
+            (json["id"].as_str().unwrap().to_owned(), line.to_owned())
+        })
+        .collect();
+    assert_eq!(lines.len(), text.lines().count(), "ids are unique");
+    lines
+}
+
+/// Checks a manifest against the data members it describes (the archive's
+/// members without the manifest itself): names, record counts, byte sizes
+/// and SHA-256, in order.
+pub fn assert_manifest_matches(manifest: &Manifest, members: &[(String, Vec<u8>)]) {
+    assert_eq!(manifest.members.len(), members.len());
+    for (entry, (name, bytes)) in manifest.members.iter().zip(members) {
+        assert_eq!(&entry.name, name);
+        assert_eq!(
+            entry.records,
+            bytes.iter().filter(|b| **b == b'\n').count() as u64,
+            "{name}"
+        );
+        assert_eq!(entry.bytes, bytes.len() as u64, "{name}");
+        assert_eq!(entry.sha256, sha256_hex(bytes), "{name}");
+    }
 }
 
 /// An archive's members, in order: (name, bytes).

@@ -3,19 +3,17 @@
 //! object_store's `integration.rs`.
 //!
 //! PostgreSQL: every test gets a fresh database on one throwaway cluster
-//! shared by this test binary ([`PgCluster::shared`], stopped by an `atexit`
+//! shared by this test binary (`PgCluster::shared`, stopped by an `atexit`
 //! hook when the binary exits), or on `GLUDB_TEST_POSTGRES_URL`'s server.
 //! Without either, the PostgreSQL tests print `SKIPPED` and pass, except
 //! when `CI=true`, where they fail.
 
 mod models;
+#[path = "../common/pg.rs"]
+mod pg;
 mod suite;
 
-use std::io::Write as _;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use gludb::{Databases, postgres::Postgres, sqlite::Sqlite};
-use gludb_testkit::PgCluster;
 
 /// A database for one test, kept alive (with its files) while the test runs.
 pub struct Fixture {
@@ -47,34 +45,7 @@ async fn sqlite_memory(_test: &str) -> Option<Fixture> {
 /// A fresh database for `test` on the shared PostgreSQL cluster; `None`
 /// (after a loud SKIPPED) when no server is available, a panic if `CI=true`.
 async fn postgres(test: &str) -> Option<Fixture> {
-    static DATABASES: AtomicUsize = AtomicUsize::new(0);
-    let cluster = tokio::task::spawn_blocking(PgCluster::shared)
-        .await
-        .expect("PgCluster::shared does not panic");
-    let cluster = match cluster {
-        Ok(Some(cluster)) => cluster,
-        Ok(None) => {
-            return skip(
-                test,
-                "PgCluster::start found no initdb/pg_ctl, or cannot run them as a non-root user",
-            );
-        }
-        Err(e) => return skip(test, &format!("starting a cluster failed: {e}")),
-    };
-    // Unique per run, also on a long-lived GLUDB_TEST_POSTGRES_URL server.
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let name = format!(
-        "{}_{}_{}_{nanos}",
-        &test[..test.len().min(32)],
-        std::process::id(),
-        DATABASES.fetch_add(1, Ordering::Relaxed)
-    );
-    let url = tokio::task::spawn_blocking(move || cluster.create_database(&name))
-        .await
-        .expect("create_database does not panic")
-        .expect("create a database for the test");
+    let url = pg::shared_database(test).await?;
     let db = Postgres::connect(&url)
         .await
         .expect("connect to PostgreSQL");
@@ -82,19 +53,6 @@ async fn postgres(test: &str) -> Option<Fixture> {
         dbs: Databases::new(db),
         _dir: None,
     })
-}
-
-fn skip(test: &str, reason: &str) -> Option<Fixture> {
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "PostgreSQL is required when CI=true: {reason}"
-    );
-    // Straight to stderr: the test harness captures `eprintln!`.
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED: PostgreSQL not available ({reason}; set GLUDB_TEST_POSTGRES_URL to use a server): {test}"
-    );
-    None
 }
 
 /// Generates one `#[tokio::test]` per suite function for a backend.

@@ -10,32 +10,32 @@
 //! Every test gets a fresh database on the cluster shared by this test
 //! binary, except the one that stops the server, which starts its own.
 //! Without PostgreSQL they print `SKIPPED` and pass, except when `CI=true`,
-//! where they fail (see [`available`]).
+//! where they fail (see `tests/common/pg.rs`).
 
 #[path = "../backup/models.rs"]
 mod models;
+#[path = "../common/pg.rs"]
+mod pg;
 #[path = "../backup/support.rs"]
 mod support;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    io::Write as _,
     sync::{
         Arc,
-        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
 
-use futures_util::TryStreamExt;
 use gludb::{
     Backend, Databases, Error, RestoreMode, Row, Storable,
     backup::{Backup, BackupError, BackupHistory, BackupStatus, Restore, archive::Manifest},
     postgres::Postgres,
     sqlite::Sqlite,
 };
-use gludb_testkit::PgCluster;
 use models::*;
+use pg::{create_database, loud, own_cluster, shared_cluster, shared_database};
 use serde::{Deserialize, Serialize};
 use support::*;
 
@@ -43,77 +43,9 @@ use support::*;
 // PostgreSQL for a test, or a loud skip.
 // ---------------------------------------------------------------------------
 
-/// What starting a cluster gave, or `None` after a loud `SKIPPED` on stderr
-/// when there is no PostgreSQL; with `CI=true` that is a failure instead.
-fn available<C>(test: &str, started: std::io::Result<Option<C>>) -> Option<C> {
-    let reason = match started {
-        Ok(Some(cluster)) => return Some(cluster),
-        Ok(None) => {
-            "PgCluster::start found no initdb/pg_ctl, or cannot run them as a non-root user"
-                .to_owned()
-        }
-        Err(e) => format!("starting a cluster failed: {e}"),
-    };
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "PostgreSQL is required when CI=true: {reason}"
-    );
-    loud(&format!(
-        "SKIPPED: PostgreSQL not available ({reason}; set GLUDB_TEST_POSTGRES_URL to use a server): {test}"
-    ));
-    None
-}
-
-/// Straight to stderr: the test harness captures `eprintln!`.
-fn loud(message: &str) {
-    let _ = writeln!(std::io::stderr(), "{message}");
-}
-
-/// The cluster shared by this test binary.
-async fn shared_cluster(test: &str) -> Option<&'static PgCluster> {
-    let started = tokio::task::spawn_blocking(PgCluster::shared)
-        .await
-        .expect("PgCluster::shared does not panic");
-    available(test, started)
-}
-
-/// A cluster of the test's own, which it may stop and restart.
-async fn own_cluster(test: &str) -> Option<PgCluster> {
-    let started = tokio::task::spawn_blocking(PgCluster::start)
-        .await
-        .expect("PgCluster::start does not panic");
-    let cluster = available(test, started)?;
-    if !cluster.is_owned() {
-        loud(&format!(
-            "SKIPPED: stopping the server needs a cluster started by the testkit, \
-             not GLUDB_TEST_POSTGRES_URL: {test}"
-        ));
-        return None;
-    }
-    Some(cluster)
-}
-
-/// The URL of a fresh database on `cluster`, unique per call (also on a
-/// long-lived `GLUDB_TEST_POSTGRES_URL` server).
-fn create_database(cluster: &PgCluster, test: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let name = format!(
-        "{}_{}_{}_{nanos}",
-        &test[..test.len().min(24)],
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    );
-    // `psql` runs synchronously: keep the runtime's other worker going.
-    tokio::task::block_in_place(|| cluster.create_database(&name)).expect("create a database")
-}
-
 /// A fresh database on the shared cluster, connected.
 async fn shared_postgres(test: &str) -> Option<Postgres> {
-    let cluster = shared_cluster(test).await?;
-    let url = create_database(cluster, test);
+    let url = shared_database(test).await?;
     Some(
         Postgres::connect(&url)
             .await
@@ -129,36 +61,6 @@ async fn memory_sqlite() -> Sqlite {
     Sqlite::open_in_memory().await.unwrap()
 }
 
-/// Every (id, stored value) of `table`, straight from the database; `None`
-/// if the table does not exist there.
-async fn rows_of(db: &dyn Backend, table: &str) -> Option<BTreeMap<String, String>> {
-    match db
-        .find_all(table)
-        .map_ok(|r| (r.id, r.value))
-        .try_collect()
-        .await
-    {
-        Ok(rows) => Some(rows),
-        Err(Error::UnknownTable { .. }) => None,
-        Err(e) => panic!("reading {table} of {}: {e}", db.describe()),
-    }
-}
-
-/// A member's lines by record id (every line `\n`-terminated, one JSON object).
-fn lines_by_id(member: &[u8]) -> BTreeMap<String, String> {
-    let text = std::str::from_utf8(member).expect("UTF-8 member");
-    assert!(text.is_empty() || text.ends_with('\n'));
-    let lines: BTreeMap<String, String> = text
-        .lines()
-        .map(|line| {
-            let json: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
-            (json["id"].as_str().unwrap().to_owned(), line.to_owned())
-        })
-        .collect();
-    assert_eq!(lines.len(), text.lines().count(), "ids are unique");
-    lines
-}
-
 /// The archive's members by name, checked against its manifest (last
 /// member): record counts, byte sizes and SHA-256 of every member.
 fn checked_members(gz: &[u8]) -> (BTreeMap<String, Vec<u8>>, Manifest) {
@@ -166,17 +68,7 @@ fn checked_members(gz: &[u8]) -> (BTreeMap<String, Vec<u8>>, Manifest) {
     let (name, manifest) = members.pop().expect("a manifest");
     assert_eq!(name, "gludb-manifest.json");
     let manifest: Manifest = serde_json::from_slice(&manifest).unwrap();
-    assert_eq!(manifest.members.len(), members.len());
-    for (entry, (name, bytes)) in manifest.members.iter().zip(&members) {
-        assert_eq!(&entry.name, name);
-        assert_eq!(
-            entry.records,
-            bytes.iter().filter(|b| **b == b'\n').count() as u64,
-            "{name}"
-        );
-        assert_eq!(entry.bytes, bytes.len() as u64, "{name}");
-        assert_eq!(entry.sha256, sha256_hex(bytes), "{name}");
-    }
+    assert_manifest_matches(&manifest, &members);
     (members.into_iter().collect(), manifest)
 }
 
@@ -193,39 +85,18 @@ async fn write_rows(db: &dyn Backend, spec: &gludb::TableSpec, rows: Vec<Row>) {
     tx.commit().await.unwrap();
 }
 
-fn s3_restore(server: &gludb_testkit::S3Server) -> Restore {
-    let endpoint = server.endpoint();
-    Restore::new(ACCESS_KEY, SECRET_KEY, BUCKET).with_destination(|d| {
-        d.with_endpoint(&endpoint)
-            .with_s3_option("aws_region", "us-east-1")
-    })
-}
-
-async fn history(dbs: &Databases) -> Vec<BackupHistory> {
-    BackupHistory::find_all(dbs).try_collect().await.unwrap()
-}
-
 /// The backup test classes, with text that must survive every hop byte for
 /// byte: non-ASCII, escapes, control characters.
 async fn seed(dbs: &Databases) {
-    SimpleData::ensure_table(dbs).await.unwrap();
-    ComplexData::ensure_table(dbs).await.unwrap();
-    InheritedData::ensure_table(dbs).await.unwrap();
-    for i in 0..120 {
-        SimpleData {
-            name: format!("Name{i}"),
-            descrip: if i % 5 == 0 {
-                "Zoë 🦀 \"quoted\" 中文\nline two\r\n\ttab \\ backslash \u{1} \u{7f}".into()
-            } else {
-                "plain".into()
-            },
-            age: i,
-            ..Default::default()
+    ensure_related_tables(dbs).await;
+    save_simple_records(dbs, 120, |i| {
+        if i % 5 == 0 {
+            "Zoë 🦀 \"quoted\" 中文\nline two\r\n\ttab \\ backslash \u{1} \u{7f}".into()
+        } else {
+            "plain".into()
         }
-        .save(dbs)
-        .await
-        .unwrap();
-    }
+    })
+    .await;
     for i in 0..60 {
         ComplexData {
             name: format!("complex{i}"),
@@ -404,13 +275,8 @@ async fn backup_reads_one_snapshot_while_a_writer_commits() {
     // every millisecond or two, for hundreds of milliseconds): the two
     // tables really were read while they changed.
     assert!(n < after, "no commit landed while the backup was reading");
-    let counts: Vec<_> = report
-        .classes
-        .iter()
-        .map(|c| (c.name.as_str(), c.records))
-        .collect();
     assert_eq!(
-        counts,
+        record_counts(&report),
         [
             ("PairLeft--PairLeft", PAIR_SEED + n),
             ("PairRight--PairRight", PAIR_SEED + n)
@@ -467,13 +333,8 @@ async fn mixed_sqlite_and_postgres_back_up_together_and_restore_to_their_databas
     let mut backup = s3_backup(&server, SECRET_KEY);
     assert_eq!(backup.add_class::<InheritedData>(), 3);
     let report = backup.run_backup(&source).await.expect("backup");
-    let counts: Vec<_> = report
-        .classes
-        .iter()
-        .map(|c| (c.name.as_str(), c.records))
-        .collect();
     assert_eq!(
-        counts,
+        record_counts(&report),
         [
             ("InheritedData--InheritedTest", 30),
             ("SimpleData--SimpleTest", 120),
@@ -510,7 +371,7 @@ async fn mixed_sqlite_and_postgres_back_up_together_and_restore_to_their_databas
         .unwrap();
     let target_sqlite = memory_sqlite().await;
     let target = Databases::new(target_sqlite.clone()).map::<ComplexData>(target_pg.clone());
-    let restored = s3_restore(&server)
+    let restored = s3_restore(&server, SECRET_KEY)
         .restore(&report.key, &target)
         .await
         .expect("restore");
@@ -571,7 +432,7 @@ async fn sqlite_to_postgres_round_trip_keeps_every_record() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("file://{}", dir.path().display());
+    let url = file_url(dir.path());
     let source = sqlite_file().await;
     seed(&source.dbs).await;
     let mut backup = Backup::from_url(&url).unwrap();
@@ -630,13 +491,7 @@ async fn sqlite_to_postgres_round_trip_keeps_every_record() {
             .collect()
     };
     assert_eq!(sizes(&manifest_a), sizes(&manifest_b));
-    let report_counts = |r: &gludb::backup::BackupReport| -> Vec<(String, u64)> {
-        r.classes
-            .iter()
-            .map(|c| (c.name.clone(), c.records))
-            .collect()
-    };
-    assert_eq!(report_counts(&first), report_counts(&second));
+    assert_eq!(record_counts(&first), record_counts(&second));
 }
 
 // ---------------------------------------------------------------------------
@@ -805,13 +660,8 @@ async fn server_stopped_mid_backup_aborts_the_upload_and_the_next_backup_works()
     let t = Instant::now();
     let report = backup.run_backup(&dbs).await.expect("backup after restart");
     loud(&format!("backup after the restart: {:?}", t.elapsed()));
-    let counts: Vec<_> = report
-        .classes
-        .iter()
-        .map(|c| (c.name.as_str(), c.records))
-        .collect();
     assert_eq!(
-        counts,
+        record_counts(&report),
         [("BlobData--BlobTest", BLOBS), ("Tick--TickTest", TICKS)]
     );
     assert_eq!(server.objects(), std::slice::from_ref(&report.key));

@@ -6,8 +6,9 @@ mod models;
 #[path = "../backup/support.rs"]
 mod support;
 
-use std::{collections::BTreeMap, io::Write, path::Path};
+use std::{collections::BTreeMap, fs::File, io::Write, path::Path};
 
+use flate2::write::GzEncoder;
 use futures_util::TryStreamExt;
 use gludb::{
     Databases, Error, Storable,
@@ -21,24 +22,15 @@ use models::*;
 use support::*;
 
 async fn seed(dbs: &Databases) {
-    SimpleData::ensure_table(dbs).await.unwrap();
-    ComplexData::ensure_table(dbs).await.unwrap();
-    InheritedData::ensure_table(dbs).await.unwrap();
-    for i in 0..1500 {
-        SimpleData {
-            name: format!("Name{i}"),
-            descrip: if i % 7 == 0 {
-                "ünïcödé\nwith \"escapes\"".into()
-            } else {
-                "plain".into()
-            },
-            age: i,
-            ..Default::default()
+    ensure_related_tables(dbs).await;
+    save_simple_records(dbs, 1500, |i| {
+        if i % 7 == 0 {
+            "ünïcödé\nwith \"escapes\"".into()
+        } else {
+            "plain".into()
         }
-        .save(dbs)
-        .await
-        .unwrap();
-    }
+    })
+    .await;
     ComplexData {
         name: "c".into(),
         complex_data: vec![("x".into(), 1)],
@@ -66,23 +58,15 @@ async fn snapshot_of(dbs: &Databases) -> BTreeMap<String, BTreeMap<String, Strin
     ] {
         let db = dbs.database_for(info).unwrap();
         let table = dbs.table_name(info);
-        let rows: BTreeMap<String, String> = match db
-            .find_all(&table)
-            .map_ok(|r| (r.id, r.value))
-            .try_collect()
-            .await
-        {
-            Ok(rows) => rows,
-            Err(Error::UnknownTable { .. }) => BTreeMap::new(),
-            Err(e) => panic!("{e}"),
-        };
+        let rows = rows_of(db.as_ref(), &table).await.unwrap_or_default();
         tables.insert(table, rows);
     }
     tables
 }
 
-fn file_url(dir: &Path) -> String {
-    format!("file://{}", dir.display())
+/// A restore from the local backup directory `dir`, as most tests read back.
+fn local_restore(dir: &Path) -> Restore {
+    Restore::from_url(&file_url(dir)).unwrap()
 }
 
 async fn backup_to(dir: &Path, dbs: &Databases) -> String {
@@ -91,19 +75,32 @@ async fn backup_to(dir: &Path, dbs: &Databases) -> String {
     backup.run_backup(dbs).await.unwrap().key
 }
 
+/// A seeded source database and one backup of it in a temp directory:
+/// where most tests start.
+struct BackedUp {
+    dir: tempfile::TempDir,
+    source: Db,
+    key: String,
+}
+
+async fn seeded_backup() -> BackedUp {
+    let dir = tempfile::tempdir().unwrap();
+    let source = sqlite_file().await;
+    seed(&source.dbs).await;
+    let key = backup_to(dir.path(), &source.dbs).await;
+    BackedUp { dir, source, key }
+}
+
 async fn empty_sqlite() -> Databases {
     Databases::new(Sqlite::open_in_memory().await.unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backup_then_restore_gives_identical_rows_and_working_indexes() {
-    let dir = tempfile::tempdir().unwrap();
-    let source = sqlite_file().await;
-    seed(&source.dbs).await;
-    let key = backup_to(dir.path(), &source.dbs).await;
+    let BackedUp { dir, source, key } = seeded_backup().await;
 
     let target = empty_sqlite().await;
-    let restore = Restore::from_url(&file_url(dir.path())).unwrap();
+    let restore = local_restore(dir.path());
     let report = restore.restore(&key, &target).await.unwrap();
     assert!(report.has_manifest);
     let counts: Vec<_> = report
@@ -141,11 +138,7 @@ async fn restore_from_s3_with_a_selection() {
     backup.add_class::<InheritedData>();
     let key = backup.run_backup(&source.dbs).await.unwrap().key;
 
-    let endpoint = server.endpoint();
-    let mut restore = Restore::new(ACCESS_KEY, SECRET_KEY, BUCKET).with_destination(|d| {
-        d.with_endpoint(&endpoint)
-            .with_s3_option("aws_region", "us-east-1")
-    });
+    let mut restore = s3_restore(&server, SECRET_KEY);
     assert_eq!(restore.add_class_with::<ComplexData>(false), 1);
     let listed = restore.list().await.unwrap();
     assert_eq!(listed.len(), 1);
@@ -164,8 +157,7 @@ async fn restore_from_s3_with_a_selection() {
     );
     assert!(restored["SimpleTest"].is_empty());
 
-    let wrong = Restore::new(ACCESS_KEY, "wrong-secret", BUCKET)
-        .with_destination(|d| d.with_endpoint(&endpoint));
+    let wrong = s3_restore(&server, "wrong-secret");
     let denied = wrong.list().await;
     assert!(
         matches!(denied, Err(BackupError::AccessDenied { .. })),
@@ -182,10 +174,11 @@ async fn restore_from_s3_with_a_selection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_is_newest_first_and_skips_other_objects() {
-    let dir = tempfile::tempdir().unwrap();
-    let source = sqlite_file().await;
-    seed(&source.dbs).await;
-    let first = backup_to(dir.path(), &source.dbs).await;
+    let BackedUp {
+        dir,
+        source,
+        key: first,
+    } = seeded_backup().await;
     let second = backup_to(dir.path(), &source.dbs).await;
     std::fs::write(dir.path().join("notes.txt"), "not a backup").unwrap();
     std::fs::write(
@@ -194,11 +187,7 @@ async fn list_is_newest_first_and_skips_other_objects() {
     )
     .unwrap();
 
-    let listed = Restore::from_url(&file_url(dir.path()))
-        .unwrap()
-        .list()
-        .await
-        .unwrap();
+    let listed = local_restore(dir.path()).list().await.unwrap();
     let keys: Vec<_> = listed.iter().map(|b| b.key.as_str()).collect();
     assert_eq!(keys, [second.as_str(), first.as_str()]);
     assert!(listed[0].time >= listed[1].time);
@@ -208,18 +197,43 @@ async fn list_is_newest_first_and_skips_other_objects() {
     );
 }
 
-/// Writes `members` as a gzip'd tar (with the `tar` crate) under `name`.
-fn write_archive(dir: &Path, name: &str, members: &[(&str, &[u8])]) {
-    let file = std::fs::File::create(dir.join(name)).unwrap();
-    let gz = flate2::write::GzEncoder::new(file, flate2::Compression::default());
-    let mut tar = tar::Builder::new(gz);
-    for (member, data) in members {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        tar.append_data(&mut header, member, *data).unwrap();
-    }
+/// Writes a gzip'd tar under `name` whose entries `add` appends (with the
+/// `tar` crate): crafted and hostile archives differ only in their entries.
+fn write_tar(dir: &Path, name: &str, add: impl FnOnce(&mut tar::Builder<GzEncoder<File>>)) {
+    let file = File::create(dir.join(name)).unwrap();
+    let mut tar = tar::Builder::new(GzEncoder::new(file, flate2::Compression::default()));
+    add(&mut tar);
     tar.into_inner().unwrap().finish().unwrap().flush().unwrap();
+}
+
+/// Writes `members` as a gzip'd tar of plain files under `name`.
+fn write_archive(dir: &Path, name: &str, members: &[(&str, &[u8])]) {
+    write_tar(dir, name, |tar| {
+        for (member, data) in members {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            tar.append_data(&mut header, member, *data).unwrap();
+        }
+    });
+}
+
+/// Asserts that `err` is an archive error whose source matches the
+/// pattern: the check every refused archive shares.
+macro_rules! assert_archive_error {
+    ($err:expr, $source:pat) => {{
+        let err = $err;
+        assert!(
+            matches!(
+                err,
+                BackupError::Archive {
+                    source: $source,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }};
 }
 
 const PYTHON_ORIGINAL_FORMAT: &str = r#"
@@ -247,7 +261,7 @@ async fn archives_of_the_original_python_gludb_verify_and_restore() {
         .unwrap();
     assert!(made.success());
 
-    let restore = Restore::from_url(&file_url(dir.path())).unwrap();
+    let restore = local_restore(dir.path());
     assert_eq!(restore.list().await.unwrap()[0].key, key);
     let verified = restore.verify(key).await.unwrap();
     assert!(!verified.has_manifest);
@@ -277,23 +291,12 @@ async fn archives_of_the_original_python_gludb_verify_and_restore() {
         .unwrap();
     assert_eq!(found[0].descrip, "made by Python");
 
-    let strict = Restore::from_url(&file_url(dir.path()))
-        .unwrap()
-        .require_manifest(true);
+    let strict = local_restore(dir.path()).require_manifest(true);
     let err = strict
         .restore(key, &empty_sqlite().await)
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            BackupError::Archive {
-                source: ArchiveError::MissingManifest,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_archive_error!(err, ArchiveError::MissingManifest);
 }
 
 /// A target that already holds data: after a failed restore it must hold
@@ -315,12 +318,9 @@ async fn populated_target() -> Databases {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn damaged_archives_fail_cleanly_and_change_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let source = sqlite_file().await;
-    seed(&source.dbs).await;
-    let key = backup_to(dir.path(), &source.dbs).await;
+    let BackedUp { dir, key, .. } = seeded_backup().await;
     let original = std::fs::read(dir.path().join(&key)).unwrap();
-    let restore = Restore::from_url(&file_url(dir.path())).unwrap();
+    let restore = local_restore(dir.path());
     let restored_clean = {
         let clean = empty_sqlite().await;
         restore.restore(&key, &clean).await.unwrap();
@@ -379,7 +379,7 @@ async fn damaged_archives_fail_cleanly_and_change_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_members_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let restore = Restore::from_url(&file_url(dir.path())).unwrap();
+    let restore = local_restore(dir.path());
     let target = populated_target().await;
     let before = snapshot_of(&target).await;
     let good_line = br#"{"id":"0123456789abcdef0123456789abcdef","name":"x","descrip":"y","age":1}
@@ -387,68 +387,42 @@ async fn hostile_members_are_refused() {
 
     // A member named to escape the directory (the tar crate refuses to
     // write such names, so set the header bytes directly).
-    {
-        let file =
-            std::fs::File::create(dir.path().join("Backup_2001-01-01T00_00_00.000000Z.tar.gz"))
-                .unwrap();
-        let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
-            file,
-            flate2::Compression::fast(),
-        ));
-        let mut header = tar::Header::new_gnu();
-        let name = b"../SimpleData--SimpleTest.json";
-        header.as_old_mut().name[..name.len()].copy_from_slice(name);
-        header.set_size(good_line.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        tar.append(&header, &good_line[..]).unwrap();
-        tar.into_inner().unwrap().finish().unwrap();
-    }
+    write_tar(
+        dir.path(),
+        "Backup_2001-01-01T00_00_00.000000Z.tar.gz",
+        |tar| {
+            let mut header = tar::Header::new_gnu();
+            let name = b"../SimpleData--SimpleTest.json";
+            header.as_old_mut().name[..name.len()].copy_from_slice(name);
+            header.set_size(good_line.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            tar.append(&header, &good_line[..]).unwrap();
+        },
+    );
     let err = restore
         .restore("Backup_2001-01-01T00_00_00.000000Z.tar.gz", &target)
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            BackupError::Archive {
-                source: ArchiveError::UnsafeName(_),
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_archive_error!(err, ArchiveError::UnsafeName(_));
 
     // A symbolic link.
-    {
-        let file =
-            std::fs::File::create(dir.path().join("Backup_2001-01-02T00_00_00.000000Z.tar.gz"))
+    write_tar(
+        dir.path(),
+        "Backup_2001-01-02T00_00_00.000000Z.tar.gz",
+        |tar| {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(tar::EntryType::Symlink);
+            header.set_size(0);
+            tar.append_link(&mut header, "SimpleData--SimpleTest.json", "/etc/passwd")
                 .unwrap();
-        let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
-            file,
-            flate2::Compression::fast(),
-        ));
-        let mut header = tar::Header::new_gnu();
-        header.set_entry_type(tar::EntryType::Symlink);
-        header.set_size(0);
-        tar.append_link(&mut header, "SimpleData--SimpleTest.json", "/etc/passwd")
-            .unwrap();
-        tar.into_inner().unwrap().finish().unwrap();
-    }
+        },
+    );
     let err = restore
         .restore("Backup_2001-01-02T00_00_00.000000Z.tar.gz", &target)
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            BackupError::Archive {
-                source: ArchiveError::NotAFile { .. },
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_archive_error!(err, ArchiveError::NotAFile { .. });
 
     // A line over the limit, and a compressed "bomb" of one endless line:
     // both stop at the limit instead of filling memory.
@@ -458,26 +432,15 @@ async fn hostile_members_are_refused() {
         "Backup_2001-01-03T00_00_00.000000Z.tar.gz",
         &[("SimpleData--SimpleTest.json", &long_line)],
     );
-    let small = Restore::from_url(&file_url(dir.path()))
-        .unwrap()
-        .with_limits(Limits {
-            max_line_bytes: 1024,
-            ..Limits::default()
-        });
+    let small = local_restore(dir.path()).with_limits(Limits {
+        max_line_bytes: 1024,
+        ..Limits::default()
+    });
     let err = small
         .restore("Backup_2001-01-03T00_00_00.000000Z.tar.gz", &target)
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            BackupError::Archive {
-                source: ArchiveError::LineTooLong { line: 1, .. },
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_archive_error!(err, ArchiveError::LineTooLong { line: 1, .. });
     let bomb = vec![b'{'; 64 * 1024 * 1024];
     write_archive(
         dir.path(),
@@ -485,26 +448,15 @@ async fn hostile_members_are_refused() {
         &[("SimpleData--SimpleTest.json", &bomb)],
     );
     drop(bomb);
-    let bounded = Restore::from_url(&file_url(dir.path()))
-        .unwrap()
-        .with_limits(Limits {
-            max_line_bytes: 1024 * 1024,
-            ..Limits::default()
-        });
+    let bounded = local_restore(dir.path()).with_limits(Limits {
+        max_line_bytes: 1024 * 1024,
+        ..Limits::default()
+    });
     let err = bounded
         .restore("Backup_2001-01-04T00_00_00.000000Z.tar.gz", &target)
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            BackupError::Archive {
-                source: ArchiveError::LineTooLong { .. },
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_archive_error!(err, ArchiveError::LineTooLong { .. });
 
     // A record that does not decode: named by line and id.
     let bad = b"{\"id\":\"aaaabbbbccccddddeeeeffff00001111\",\"name\":\"ok\",\"descrip\":\"d\",\"age\":1}\n{\"id\":\"badbadbadbadbadbadbadbadbadbadba\",\"name\":7}\n";
@@ -572,13 +524,20 @@ async fn hostile_members_are_refused() {
     assert!(!verified.classes[1].registered);
 }
 
+/// The stored description of the `SimpleData` record `id`: what a restore
+/// mode keeps or overwrites.
+async fn stored_descrip(dbs: &Databases, id: &str) -> String {
+    SimpleData::find_one(dbs, id)
+        .await
+        .unwrap()
+        .expect("stored")
+        .descrip
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restore_modes_decide_what_happens_to_existing_rows() {
-    let dir = tempfile::tempdir().unwrap();
-    let source = sqlite_file().await;
-    seed(&source.dbs).await;
-    let key = backup_to(dir.path(), &source.dbs).await;
-    let restore = Restore::from_url(&file_url(dir.path())).unwrap();
+    let BackedUp { dir, key, .. } = seeded_backup().await;
+    let restore = local_restore(dir.path());
 
     let target = populated_target().await;
     let before = snapshot_of(&target).await;
@@ -612,31 +571,20 @@ async fn restore_modes_decide_what_happens_to_existing_rows() {
         .unwrap();
     assert_eq!(report.classes[1].written, 0);
     assert_eq!(
-        SimpleData::find_one(&target, &changed.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .descrip,
+        stored_descrip(&target, &changed.id).await,
         "changed after the backup"
     );
     // Overwrite puts the backed-up value back.
     restore.restore(&key, &target).await.unwrap();
     assert_ne!(
-        SimpleData::find_one(&target, &changed.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .descrip,
+        stored_descrip(&target, &changed.id).await,
         "changed after the backup"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manifest_mismatch_is_caught_by_verify_and_restore() {
-    let dir = tempfile::tempdir().unwrap();
-    let source = sqlite_file().await;
-    seed(&source.dbs).await;
-    let key = backup_to(dir.path(), &source.dbs).await;
+    let BackedUp { dir, key, .. } = seeded_backup().await;
     let members = read_archive(&std::fs::read(dir.path().join(&key)).unwrap());
     // Re-pack with one record altered but the original manifest.
     let mut altered = members.clone();
@@ -654,7 +602,7 @@ async fn manifest_mismatch_is_caught_by_verify_and_restore() {
         &refs,
     );
 
-    let restore = Restore::from_url(&file_url(dir.path())).unwrap();
+    let restore = local_restore(dir.path());
     let verified = restore
         .verify("Backup_2002-01-01T00_00_00.000000Z.tar.gz")
         .await
@@ -675,15 +623,6 @@ async fn manifest_mismatch_is_caught_by_verify_and_restore() {
         .restore("Backup_2002-01-01T00_00_00.000000Z.tar.gz", &target)
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            BackupError::Archive {
-                source: ArchiveError::Mismatch { .. },
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert_archive_error!(err, ArchiveError::Mismatch { .. });
     assert_eq!(snapshot_of(&target).await, before);
 }

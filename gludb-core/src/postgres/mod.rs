@@ -75,6 +75,7 @@
 mod cursor;
 mod error;
 mod restore;
+mod session;
 mod snapshot;
 mod sql;
 

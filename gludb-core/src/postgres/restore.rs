@@ -12,8 +12,12 @@ use async_trait::async_trait;
 use deadpool_postgres::Object;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{error, spawn, sql};
-use crate::{Error, RestoreMode, RestoreTransaction, Result, Row, TableSpec};
+use super::{
+    error,
+    session::{Session, Started, report_start},
+    sql,
+};
+use crate::{RestoreMode, RestoreTransaction, Result, Row, TableSpec};
 
 enum Request {
     EnsureTable {
@@ -37,47 +41,35 @@ enum Request {
 }
 
 pub(crate) struct PgRestore {
-    requests: mpsc::UnboundedSender<Request>,
+    session: Session<Request>,
 }
 
 impl PgRestore {
     pub(crate) async fn begin(client: Object) -> Result<Self> {
-        let (requests, queue) = mpsc::unbounded_channel();
-        let (started_tx, started) = oneshot::channel();
-        spawn(serve(client, queue, started_tx))?;
-        started.await.map_err(|_| stopped())??;
-        Ok(Self { requests })
+        let session = Session::begin(
+            "the restore transaction has already ended (its connection task stopped)",
+            |queue, started| serve(client, queue, started),
+        )
+        .await?;
+        Ok(Self { session })
     }
 
-    async fn call<T>(
-        &self,
-        request: impl FnOnce(oneshot::Sender<Result<T>>) -> Request,
-    ) -> Result<T> {
-        let (reply, answer) = oneshot::channel();
-        self.requests.send(request(reply)).map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+    /// Commits or rolls back: the one request that ends the task.
+    async fn end(&self, commit: bool) -> Result<()> {
+        self.session
+            .call(|reply| Request::End { commit, reply })
+            .await
     }
 }
 
-fn stopped() -> Error {
-    Error::Task("the restore transaction has already ended (its connection task stopped)".into())
-}
-
-async fn serve(
-    mut client: Object,
-    mut queue: mpsc::UnboundedReceiver<Request>,
-    started: oneshot::Sender<Result<()>>,
-) {
-    let tx = match client.transaction().await {
-        Ok(tx) => tx,
-        Err(e) => {
-            let _ = started.send(Err(error::plain("starting a restore transaction", e)));
-            return;
-        }
-    };
-    if started.send(Ok(())).is_err() {
+async fn serve(mut client: Object, mut queue: mpsc::UnboundedReceiver<Request>, started: Started) {
+    let begun = client
+        .transaction()
+        .await
+        .map_err(|e| error::plain("starting a restore transaction", e));
+    let Some(tx) = report_start(started, begun) else {
         return;
-    }
+    };
     while let Some(request) = queue.recv().await {
         match request {
             Request::EnsureTable { spec, reply } => {
@@ -113,39 +105,35 @@ async fn serve(
 impl RestoreTransaction for PgRestore {
     async fn ensure_table(&mut self, spec: &TableSpec) -> Result<()> {
         let spec = spec.clone();
-        self.call(|reply| Request::EnsureTable { spec, reply })
+        self.session
+            .call(|reply| Request::EnsureTable { spec, reply })
             .await
     }
 
     async fn count(&mut self, table: &str) -> Result<u64> {
         let table = table.to_owned();
-        self.call(|reply| Request::Count { table, reply }).await
+        self.session
+            .call(|reply| Request::Count { table, reply })
+            .await
     }
 
     async fn write(&mut self, spec: &TableSpec, rows: Vec<Row>, mode: RestoreMode) -> Result<u64> {
         let spec = spec.clone();
-        self.call(|reply| Request::Write {
-            spec,
-            rows,
-            mode,
-            reply,
-        })
-        .await
+        self.session
+            .call(|reply| Request::Write {
+                spec,
+                rows,
+                mode,
+                reply,
+            })
+            .await
     }
 
     async fn commit(self: Box<Self>) -> Result<()> {
-        self.call(|reply| Request::End {
-            commit: true,
-            reply,
-        })
-        .await
+        self.end(true).await
     }
 
     async fn rollback(self: Box<Self>) -> Result<()> {
-        self.call(|reply| Request::End {
-            commit: false,
-            reply,
-        })
-        .await
+        self.end(false).await
     }
 }

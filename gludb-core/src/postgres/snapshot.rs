@@ -9,12 +9,19 @@
 //! connection goes back to the pool.
 
 use async_trait::async_trait;
-use deadpool_postgres::{Object, tokio_postgres::IsolationLevel};
+use deadpool_postgres::{
+    Object,
+    tokio_postgres::{self, IsolationLevel},
+};
 use futures_util::stream::{self, BoxStream, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{cursor, error, spawn, sql};
-use crate::{Error, LineBatch, Result, Snapshot, TableStats};
+use super::{
+    cursor, error,
+    session::{Session, Started, report_start},
+    sql,
+};
+use crate::{LineBatch, Result, Snapshot, TableStats};
 
 enum Request {
     Stats {
@@ -31,61 +38,43 @@ enum Request {
 }
 
 pub(crate) struct PgSnapshot {
-    requests: mpsc::UnboundedSender<Request>,
+    session: Session<Request>,
 }
 
 impl PgSnapshot {
     pub(crate) async fn begin(client: Object, fetch_size: usize) -> Result<Self> {
-        let (requests, queue) = mpsc::unbounded_channel();
-        let (started_tx, started) = oneshot::channel();
-        spawn(serve(client, queue, started_tx, fetch_size))?;
-        started.await.map_err(|_| stopped())??;
-        Ok(Self { requests })
+        let session = Session::begin(
+            "the PostgreSQL snapshot has ended (its connection task stopped)",
+            |queue, started| serve(client, queue, started, fetch_size),
+        )
+        .await?;
+        Ok(Self { session })
     }
-
-    async fn call<T>(
-        &self,
-        request: impl FnOnce(oneshot::Sender<Result<T>>) -> Request,
-    ) -> Result<T> {
-        let (reply, answer) = oneshot::channel();
-        self.requests.send(request(reply)).map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
-    }
-}
-
-fn stopped() -> Error {
-    Error::Task("the PostgreSQL snapshot has ended (its connection task stopped)".into())
 }
 
 async fn serve(
     mut client: Object,
     mut queue: mpsc::UnboundedReceiver<Request>,
-    started: oneshot::Sender<Result<()>>,
+    started: Started,
     fetch_size: usize,
 ) {
-    let context = "starting a read snapshot";
-    let tx = match client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await
-    {
-        Ok(tx) => tx,
-        Err(e) => {
-            let _ = started.send(Err(error::plain(context, e)));
-            return;
-        }
+    let begun = async {
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        // A REPEATABLE READ transaction takes its snapshot at its first
+        // statement, not at BEGIN: take it now.
+        tx.batch_execute("SELECT 1").await?;
+        Ok::<_, tokio_postgres::Error>(tx)
+    }
+    .await
+    .map_err(|e| error::plain("starting a read snapshot", e));
+    let Some(tx) = report_start(started, begun) else {
+        return;
     };
-    // A REPEATABLE READ transaction takes its snapshot at its first
-    // statement, not at BEGIN: take it now.
-    if let Err(e) = tx.batch_execute("SELECT 1").await {
-        let _ = started.send(Err(error::plain(context, e)));
-        return;
-    }
-    if started.send(Ok(())).is_err() {
-        return;
-    }
     while let Some(request) = queue.recv().await {
         match request {
             Request::Stats { table, reply } => {
@@ -128,7 +117,9 @@ async fn serve(
 impl Snapshot for PgSnapshot {
     async fn table_stats(&mut self, table: &str) -> Result<TableStats> {
         let table = table.to_owned();
-        self.call(|reply| Request::Stats { table, reply }).await
+        self.session
+            .call(|reply| Request::Stats { table, reply })
+            .await
     }
 
     fn records(&mut self, table: &str) -> BoxStream<'static, Result<LineBatch>> {
@@ -137,18 +128,18 @@ impl Snapshot for PgSnapshot {
             table: table.to_owned(),
             out,
         };
-        match self.requests.send(request) {
+        match self.session.send(request) {
             Ok(()) => {
                 let table = table.to_owned();
                 batches
                     .map(move |batch| LineBatch::from_records(&table, &batch?))
                     .boxed()
             }
-            Err(_) => stream::once(async { Err(stopped()) }).boxed(),
+            Err(stopped) => stream::once(async { Err(stopped) }).boxed(),
         }
     }
 
     async fn finish(self: Box<Self>) -> Result<()> {
-        self.call(|reply| Request::Finish { reply }).await
+        self.session.call(|reply| Request::Finish { reply }).await
     }
 }
