@@ -174,13 +174,7 @@ impl Backend for Sqlite {
     }
 
     async fn ensure_table(&self, spec: &TableSpec) -> Result<()> {
-        let spec = spec.clone();
-        self.worker()?
-            .call(move |conn| {
-                sql::ensure_table(conn, &spec)
-                    .map_err(|e| Error::sqlite(format!("creating table {:?}", spec.table), e))
-            })
-            .await
+        self.worker()?.ensure_table(spec).await
     }
 
     async fn upsert(&self, spec: &TableSpec, row: Row) -> Result<()> {

@@ -61,13 +61,7 @@ impl Drop for SqliteRestore {
 #[async_trait]
 impl RestoreTransaction for SqliteRestore {
     async fn ensure_table(&mut self, spec: &TableSpec) -> Result<()> {
-        let spec = spec.clone();
-        self.worker()?
-            .call(move |conn| {
-                sql::ensure_table(conn, &spec)
-                    .map_err(|e| Error::sqlite(format!("creating table {:?}", spec.table), e))
-            })
-            .await
+        self.worker()?.ensure_table(spec).await
     }
 
     async fn count(&mut self, table: &str) -> Result<u64> {

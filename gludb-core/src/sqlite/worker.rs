@@ -79,6 +79,16 @@ impl Worker {
         self.jobs.send(Box::new(job)).map_err(|_| self.closed())
     }
 
+    /// Creates a table (and missing index columns) on this connection.
+    pub(crate) async fn ensure_table(&self, spec: &crate::TableSpec) -> Result<()> {
+        let spec = spec.clone();
+        self.call(move |conn| {
+            super::sql::ensure_table(conn, &spec)
+                .map_err(|e| Error::sqlite(format!("creating table {:?}", spec.table), e))
+        })
+        .await
+    }
+
     fn closed(&self) -> Error {
         Error::Closed {
             database: self.database.clone(),
