@@ -73,6 +73,23 @@ use model::{
     people::Person,
 };
 
+/// `println!` that ends the program quietly when stdout is a closed pipe
+/// (`backup_demo list | head -1`) instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => { say_line(format_args!($($arg)*)) };
+}
+
+fn say_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    if let Err(e) = writeln!(std::io::stdout().lock(), "{line}") {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
 #[derive(Parser)]
 #[command(about = "gludb demo: store records in SQLite, back them up, get them back")]
 struct Cli {
@@ -178,16 +195,16 @@ async fn backup(json: bool) -> Result<(), Box<dyn Error>> {
     backup.add_package(&format!("{}::model::orders", module_path!()));
     let report = backup.run_backup(&dbs).await?;
     if json {
-        println!("{}", serde_json::to_string(&report)?);
+        say!("{}", serde_json::to_string(&report)?);
         return Ok(());
     }
-    println!("database:    {}", path.display());
-    println!("destination: {}", report.destination);
-    println!("key:         {}", report.key);
+    say!("database:    {}", path.display());
+    say!("destination: {}", report.destination);
+    say!("key:         {}", report.key);
     for class in &report.classes {
-        println!("  {:<40} {:>8} records", class.name, class.records);
+        say!("  {:<40} {:>8} records", class.name, class.records);
     }
-    println!("archive:     {} bytes", report.archive_bytes);
+    say!("archive:     {} bytes", report.archive_bytes);
     Ok(())
 }
 
@@ -197,11 +214,11 @@ async fn list(json: bool) -> Result<(), Box<dyn Error>> {
         if json {
             let time = backup.time.format(&Rfc3339)?;
             let line = serde_json::json!({"key": backup.key, "time": time, "size": backup.size});
-            println!("{line}");
+            say!("{line}");
             continue;
         }
         let time = backup.time.format(&Rfc3339)?;
-        println!("{time}  {:>10} bytes  {}", backup.size, backup.key);
+        say!("{time}  {:>10} bytes  {}", backup.size, backup.key);
     }
     Ok(())
 }
@@ -209,15 +226,15 @@ async fn list(json: bool) -> Result<(), Box<dyn Error>> {
 async fn verify(key: &str, json: bool) -> Result<(), Box<dyn Error>> {
     let report = Restore::from_url(&backup_url()?)?.verify(key).await?;
     if json {
-        println!("{}", serde_json::to_string(&report)?);
+        say!("{}", serde_json::to_string(&report)?);
         return if report.is_ok() {
             Ok(())
         } else {
             Err("the backup did not verify".into())
         };
     }
-    println!("backup:   {}", report.key);
-    println!(
+    say!("backup:   {}", report.key);
+    say!(
         "manifest: {}",
         if report.has_manifest {
             "present"
@@ -231,18 +248,19 @@ async fn verify(key: &str, json: bool) -> Result<(), Box<dyn Error>> {
         } else {
             class.problems.join("; ")
         };
-        println!(
+        say!(
             "  {:<40} {:>8} records  {verdict}",
-            class.name, class.records
+            class.name,
+            class.records
         );
     }
     for problem in &report.problems {
-        println!("  problem: {problem}");
+        say!("  problem: {problem}");
     }
     if !report.is_ok() {
         return Err("the backup did not verify".into());
     }
-    println!("verified: OK");
+    say!("verified: OK");
     Ok(())
 }
 
@@ -251,14 +269,16 @@ async fn restore(key: &str, into: &PathBuf, mode: Mode, json: bool) -> Result<()
     let restore = Restore::from_url(&backup_url()?)?.with_mode(mode.into());
     let report = restore.restore(key, &dbs).await?;
     if json {
-        println!("{}", serde_json::to_string(&report)?);
+        say!("{}", serde_json::to_string(&report)?);
         return Ok(());
     }
-    println!("restored {} into {}", report.key, into.display());
+    say!("restored {} into {}", report.key, into.display());
     for class in &report.classes {
-        println!(
+        say!(
             "  {:<40} {:>8} records  {:>8} written",
-            class.name, class.records, class.written
+            class.name,
+            class.records,
+            class.written
         );
     }
     Ok(())
