@@ -546,3 +546,42 @@ async fn prune_keeps_what_the_policy_says() {
         "other objects are left alone"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_caller_leaves_a_complete_backup_or_nothing() {
+    let server = s3_server();
+    let db = sqlite_file().await;
+    save_incompressible_blobs(&db.dbs).await;
+    let mut backup = s3_backup(&server, SECRET_KEY).with_part_size(5 * 1024 * 1024);
+    backup.add_class::<BlobData>();
+    // So that the history can be polled before the run writes to it.
+    BackupHistory::ensure_table(&db.dbs).await.unwrap();
+
+    // The caller gives up long before a 12 MB backup can finish.
+    let gave_up = tokio::time::timeout(
+        std::time::Duration::from_millis(20),
+        backup.run_backup(&db.dbs),
+    )
+    .await;
+    assert!(
+        gave_up.is_err(),
+        "the backup was expected to outlast the timeout"
+    );
+
+    // The run goes on by itself and ends cleanly: one complete object, no
+    // parts left behind, and its history record.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while history(&db.dbs).await.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the backup never finished"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let runs = history(&db.dbs).await;
+    assert_eq!(runs[0].status, BackupStatus::Completed);
+    assert_eq!(server.objects(), vec![runs[0].key.clone()]);
+    assert!(server.orphaned_parts().is_empty());
+    let members = read_archive(&std::fs::read(server.object_path(&runs[0].key)).unwrap());
+    assert_eq!(lines_by_id(&members[0].1).len(), 48);
+}
