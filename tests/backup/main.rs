@@ -585,3 +585,24 @@ async fn a_cancelled_caller_leaves_a_complete_backup_or_nothing() {
     let members = read_archive(&std::fs::read(server.object_path(&runs[0].key)).unwrap());
     assert_eq!(lines_by_id(&members[0].1).len(), 48);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_class_whose_table_was_never_created_backs_up_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_file().await;
+    let mut backup = Backup::from_url(&file_url(dir.path())).unwrap();
+    backup.add_class::<EmptyData>();
+    let report = backup.run_backup(&db.dbs).await.unwrap();
+    assert_eq!(record_counts(&report), [("EmptyData--EmptyTest", 0)]);
+    assert!(
+        report
+            .log
+            .iter()
+            .any(|l| l.contains("EmptyTest") && l.contains("does not exist")),
+        "{:?}",
+        report.log
+    );
+    let members = read_archive(&std::fs::read(dir.path().join(&report.key)).unwrap());
+    assert_eq!(members[0].0, "EmptyData--EmptyTest.json");
+    assert!(members[0].1.is_empty());
+}
