@@ -122,7 +122,8 @@ pub enum RestoreMode {
     RefuseNonEmpty,
 }
 
-/// A storage backend. Implemented by [`crate::sqlite::Sqlite`]; application
+/// A storage backend. Implemented by [`crate::sqlite::Sqlite`] and
+/// [`crate::postgres::Postgres`]; application
 /// code talks to it through [`crate::Storable`] and [`crate::Databases`].
 #[async_trait]
 pub trait Backend: Debug + Send + Sync + 'static {
