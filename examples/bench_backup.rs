@@ -211,7 +211,7 @@ async fn restore(
     let (destination, _server) = destination(url, in_process_s3)?;
     let dbs = Databases::new(Sqlite::open(path).await?);
     let start = Instant::now();
-    let report = Restore::from(destination)
+    let report = Restore::at(destination)
         .with_mode(RestoreMode::RefuseNonEmpty)
         .restore(key, &dbs)
         .await?;

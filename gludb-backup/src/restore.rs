@@ -89,16 +89,16 @@ pub struct Restore {
 impl Restore {
     /// Backups in an S3 bucket (credentials as for [`crate::Backup::new`]).
     pub fn new(access_key: &str, secret_key: &str, bucket: &str) -> Restore {
-        Restore::from(Destination::s3(access_key, secret_key, bucket))
+        Restore::at(Destination::s3(access_key, secret_key, bucket))
     }
 
     /// Backups at a destination URL (see [`Destination::from_url`]).
     pub fn from_url(url: &str) -> Result<Restore> {
-        Ok(Restore::from(Destination::from_url(url)?))
+        Ok(Restore::at(Destination::from_url(url)?))
     }
 
     /// Backups at `destination`.
-    pub fn from(destination: Destination) -> Restore {
+    pub fn at(destination: Destination) -> Restore {
         Restore {
             destination,
             selection: Selection::default(),
