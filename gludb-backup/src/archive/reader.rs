@@ -160,6 +160,8 @@ pub struct ArchiveReader<R: AsyncBufRead + Unpin + Send> {
     limits: Limits,
     members: usize,
     eof: Arc<AtomicBool>,
+    /// The decompressed stream itself, to read what follows the tar's end.
+    archive: Input<R>,
 }
 
 impl<R: AsyncBufRead + Unpin + Send + 'static> ArchiveReader<R> {
@@ -183,6 +185,7 @@ impl<R: AsyncBufRead + Unpin + Send + 'static> ArchiveReader<R> {
             limits,
             members: 0,
             eof,
+            archive,
         })
     }
 
@@ -197,6 +200,12 @@ impl<R: AsyncBufRead + Unpin + Send + 'static> ArchiveReader<R> {
                         "the archive ends before its end-of-archive marker",
                     )));
                 }
+                // Read on to the end of the gzip stream (tar padding), so
+                // that gzip checks its trailer: a file cut inside the last
+                // CRC is corrupt even though every member was read.
+                tokio::io::copy(&mut self.archive, &mut tokio::io::sink())
+                    .await
+                    .map_err(ArchiveError::Corrupt)?;
                 return Ok(None);
             };
             let mut entry = entry.map_err(ArchiveError::Corrupt)?;
