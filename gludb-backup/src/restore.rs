@@ -157,11 +157,13 @@ impl Restore {
         prune(&connected, backups, policy, true).await
     }
 
-    /// Checks a backup without writing anything: every member against the
+    /// Checks a backup without writing anything (only the selected classes'
+    /// records are decoded, if a selection was made): every member against the
     /// manifest (counts, sizes, SHA-256) and every record against its
     /// registered type.
     pub async fn verify(&self, key: &str) -> Result<VerifyReport> {
-        verify(&self.destination.connect()?, key, self.limits).await
+        let selection = (!self.selection.is_empty()).then_some(&self.selection);
+        verify(&self.destination.connect()?, key, self.limits, selection).await
     }
 
     /// Restores the selected classes (by default every registered class in

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::{
-    Result,
+    Result, Selection,
     archive::{ArchiveReader, Limits, Manifest, MemberDigest},
     destination::Connected,
     members::{MemberKind, classify, compare_with_manifest, id_of},
@@ -59,6 +59,7 @@ pub(crate) async fn verify(
     connected: &Connected,
     key: &str,
     limits: Limits,
+    selection: Option<&Selection>,
 ) -> Result<VerifyReport> {
     let mut reader = open_backup(connected, key, limits).await?;
     let mut report = VerifyReport {
@@ -70,7 +71,7 @@ pub(crate) async fn verify(
     };
     // Reading stops at the first archive-level error; what was read so far
     // is still reported.
-    match read_all(&mut reader, limits, &mut report).await {
+    match read_all(&mut reader, limits, selection, &mut report).await {
         Ok(()) => {}
         Err(e) => {
             let error = archive_error(connected, key, e);
@@ -87,6 +88,7 @@ pub(crate) async fn verify(
 async fn read_all(
     reader: &mut ArchiveReader<BackupBytes>,
     limits: Limits,
+    selection: Option<&Selection>,
     report: &mut VerifyReport,
 ) -> std::result::Result<(), crate::archive::ArchiveError> {
     let mut digests: Vec<MemberDigest> = Vec::new();
@@ -97,7 +99,7 @@ async fn read_all(
                 .problems
                 .push(format!("member {} follows the manifest", member.name()));
         }
-        match classify(member.name(), None) {
+        match classify(member.name(), selection) {
             MemberKind::Manifest => {
                 report.has_manifest = true;
                 match member.read_all(limits.max_manifest_bytes).await? {
@@ -119,7 +121,16 @@ async fn read_all(
                 let mut failures = 0usize;
                 let info = match kind {
                     MemberKind::Class(info) => Some(info),
-                    MemberKind::Ambiguous(candidates) => candidates.first().copied(),
+                    // Decoding with a guessed type would prove nothing: say
+                    // so, as a restore would refuse it too.
+                    MemberKind::Ambiguous(candidates) => {
+                        let names: Vec<_> = candidates.iter().map(|c| c.full_name()).collect();
+                        problems.push(format!(
+                            "named like several registered types ({}); select one with `add_class` to check or restore it",
+                            names.join(", ")
+                        ));
+                        None
+                    }
                     _ => None,
                 };
                 match info {

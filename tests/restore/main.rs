@@ -629,3 +629,53 @@ async fn manifest_mismatch_is_caught_by_verify_and_restore() {
     assert_archive_error!(err, ArchiveError::Mismatch { .. });
     assert_eq!(snapshot_of(&target).await, before);
 }
+
+/// Two types that share one backup name, `Twin--TwinTable`.
+mod twins {
+    pub mod first {
+        #[derive(gludb::Storable, serde::Serialize, serde::Deserialize, Default)]
+        #[gludb(table = "TwinTable")]
+        pub struct Twin {
+            pub id: String,
+        }
+    }
+    pub mod second {
+        #[derive(gludb::Storable, serde::Serialize, serde::Deserialize, Default)]
+        #[gludb(table = "TwinTable")]
+        pub struct Twin {
+            pub id: String,
+            pub extra: u32,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_matching_two_types_must_be_chosen_by_selection() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite_file().await;
+    twins::first::Twin::ensure_table(&db.dbs).await.unwrap();
+    twins::first::Twin::default().save(&db.dbs).await.unwrap();
+    let mut backup = Backup::from_url(&file_url(dir.path())).unwrap();
+    backup.add_class::<twins::first::Twin>();
+    let key = backup.run_backup(&db.dbs).await.unwrap().key;
+
+    let restore = Restore::from_url(&file_url(dir.path())).unwrap();
+    let verified = restore.verify(&key).await.unwrap();
+    assert!(!verified.is_ok());
+    assert!(
+        verified.classes[0].problems[0].contains("several registered types"),
+        "{verified:?}"
+    );
+    let err = restore
+        .restore(&key, &empty_sqlite().await)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BackupError::AmbiguousType { .. }), "{err}");
+
+    // Selecting one type settles it for both verify and restore.
+    let mut chosen = Restore::from_url(&file_url(dir.path())).unwrap();
+    chosen.add_class::<twins::first::Twin>();
+    assert!(chosen.verify(&key).await.unwrap().is_ok());
+    let report = chosen.restore(&key, &empty_sqlite().await).await.unwrap();
+    assert_eq!(report.classes[0].written, 1);
+}
