@@ -1,6 +1,8 @@
 //! A service that backs up on a schedule: on every tick it runs the backup
 //! if the last one completed long enough ago (from the `BackupHistory`
-//! records, so restarts keep the schedule) and prunes old backups.
+//! records, so restarts keep the schedule) and prunes its old backups. On
+//! Ctrl-C it cancels a run in progress and waits for it, so the upload is
+//! aborted and the history says why, before the process exits.
 //!
 //! ```text
 //! cargo run --example scheduled_backup -- --every-secs 2 --min-interval-secs 3 --ticks 5 --keep-last 2
@@ -12,7 +14,7 @@ use std::{error::Error, path::PathBuf, time::Duration};
 use clap::Parser;
 use gludb::{
     Databases, Storable,
-    backup::{Backup, Restore, Retention},
+    backup::{Backup, BackupError, Retention},
     sqlite::Sqlite,
 };
 use serde::{Deserialize, Serialize};
@@ -58,7 +60,6 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
     let mut backup = Backup::from_url(&url)?.with_name("scheduled");
     backup.add_class::<ServiceEvent>();
-    let restore = Restore::from_url(&url)?;
     let policy = Retention::new().keep_last(cli.keep_last);
     let min_interval = Duration::from_secs(cli.min_interval_secs);
 
@@ -73,15 +74,32 @@ async fn main() -> Result<(), Box<dyn Error>> {
         }
         .save(&dbs)
         .await?;
-        match backup.run_if_due(&dbs, min_interval).await? {
-            Some(report) => println!(
+        let Some(mut running) = backup.start_if_due(&dbs, min_interval).await? else {
+            println!("tick {tick}: not due");
+            continue;
+        };
+        let outcome = tokio::select! {
+            outcome = &mut running => outcome,
+            _ = tokio::signal::ctrl_c() => {
+                println!("shutting down: cancelling the backup in progress");
+                running.cancel();
+                let outcome = running.wait().await;
+                if let Err(e) = &outcome {
+                    println!("backup ended: {e}");
+                }
+                return Ok(());
+            }
+        };
+        match outcome {
+            Ok(report) => println!(
                 "tick {tick}: backed up {} records to {}",
                 report.total_records(),
                 report.key
             ),
-            None => println!("tick {tick}: not due"),
+            Err(BackupError::AlreadyRunning { .. }) => println!("tick {tick}: still running"),
+            Err(e) => return Err(e.into()),
         }
-        let pruned = restore.prune(&policy).await?;
+        let pruned = backup.prune(&policy).await?;
         if !pruned.deleted.is_empty() {
             println!("tick {tick}: pruned {}", pruned.deleted.join(", "));
         }

@@ -1,14 +1,27 @@
-//! `Backup`: what to back up, where, and how; `run_backup` hands the work
-//! to [`crate::run`].
+//! `Backup`: what to back up, where, and how. Starting one checks
+//! everything that can be checked before touching the destination, claims
+//! the backup set, and hands the work to [`crate::run`].
 
 use std::sync::Arc;
 
 use gludb_core::Databases;
 use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
 
 use crate::{
-    BackupError, BackupHistory, BackupReport, Destination, Progress, Result, Selection, run::Run,
+    BackupError, BackupHistory, BackupListing, BackupReport, Destination, Progress, PruneReport,
+    Result, Retention, Selection,
+    archive::{BackupKey, SetName, next_run_time},
+    destination::Connected,
+    retention::prune,
+    run::{Run, RunningBackup},
+    set::{self, SetId},
+    source::list_backups,
+    upload::{MAX_PART_SIZE, S3_MIN_PART_SIZE},
 };
+
+/// Most parts uploaded at once.
+const MAX_UPLOAD_CONCURRENCY: usize = 256;
 
 /// Tuning of the archive and its upload.
 #[derive(Debug, Clone, Copy)]
@@ -18,7 +31,45 @@ pub(crate) struct Tuning {
     pub(crate) upload_concurrency: usize,
 }
 
+impl Tuning {
+    /// Settings out of range are errors, not silently changed values.
+    fn check(&self) -> Result<()> {
+        if !(1..=9).contains(&self.compression_level) {
+            return Err(BackupError::InvalidOption {
+                option: "compression level",
+                reason: format!("{} is not a gzip level (1 to 9)", self.compression_level),
+            });
+        }
+        if let Some(size) = self.part_size
+            && !(S3_MIN_PART_SIZE..=MAX_PART_SIZE).contains(&size)
+        {
+            return Err(BackupError::InvalidOption {
+                option: "part size",
+                reason: format!(
+                    "{size} bytes is outside S3's limits for a part (5 MiB to 5 GiB)"
+                ),
+            });
+        }
+        if !(1..=MAX_UPLOAD_CONCURRENCY).contains(&self.upload_concurrency) {
+            return Err(BackupError::InvalidOption {
+                option: "upload concurrency",
+                reason: format!(
+                    "{} parts at once; use 1 to {MAX_UPLOAD_CONCURRENCY}",
+                    self.upload_concurrency
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// A backup of the classes you select, into S3 or any object store.
+///
+/// Every backup belongs to a *backup set*: its name ([`with_name`],
+/// `Backup` by default) at its destination. The set is what
+/// [`prune`](Self::prune) applies a retention policy to and what
+/// [`run_if_due`](Self::run_if_due) schedules; another set's objects,
+/// under the same prefix or elsewhere in the bucket, are never touched.
 ///
 /// ```
 /// use gludb_backup::Backup; // `gludb::backup::Backup` through the facade
@@ -43,6 +94,8 @@ pub(crate) struct Tuning {
 /// assert!(report.key.starts_with("Backup_"));
 /// # Ok(()) }
 /// ```
+///
+/// [`with_name`]: Self::with_name
 #[derive(Clone)]
 pub struct Backup {
     destination: Destination,
@@ -50,10 +103,12 @@ pub struct Backup {
     pub(crate) name: String,
     pub(crate) tuning: Tuning,
     pub(crate) progress: Option<ProgressCallback>,
+    pub(crate) require_tables: bool,
+    pub(crate) check_records: bool,
 }
 
 /// What [`Backup::with_progress`] calls.
-type ProgressCallback = Arc<dyn Fn(&Progress) + Send + Sync>;
+pub(crate) type ProgressCallback = Arc<dyn Fn(&Progress) + Send + Sync>;
 
 impl std::fmt::Debug for Backup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -63,6 +118,8 @@ impl std::fmt::Debug for Backup {
             .field("name", &self.name)
             .field("tuning", &self.tuning)
             .field("progress", &self.progress.as_ref().map(|_| "callback"))
+            .field("require_tables", &self.require_tables)
+            .field("check_records", &self.check_records)
             .finish()
     }
 }
@@ -88,13 +145,15 @@ impl Backup {
         Backup {
             destination,
             selection: Selection::default(),
-            name: "backup".to_owned(),
+            name: SetName::default_set().to_string(),
             tuning: Tuning {
                 compression_level: 3,
                 part_size: None,
                 upload_concurrency: 2,
             },
             progress: None,
+            require_tables: false,
+            check_records: false,
         }
     }
 
@@ -105,36 +164,59 @@ impl Backup {
     }
 
     /// Calls `report` after each batch of records with how far the backup
-    /// has come (for progress bars, logs, or JSON lines).
+    /// has come (for progress bars, logs, or JSON lines). A callback that
+    /// panics fails the run cleanly (upload aborted, history recorded).
     pub fn with_progress(mut self, report: impl Fn(&Progress) + Send + Sync + 'static) -> Backup {
         self.progress = Some(Arc::new(report));
         self
     }
 
-    /// Names the backup in its history records (default `backup`).
+    /// Names the backup set (default `Backup`): the first part of every
+    /// object name, the name in history records, and what retention and
+    /// scheduling group by. 1 to 64 ASCII letters, digits, `-` and `_`
+    /// (checked when the backup starts). Give each differently configured
+    /// backup its own name: two selections under one name at one
+    /// destination are refused.
     pub fn with_name(mut self, name: &str) -> Backup {
         self.name = name.to_owned();
+        self
+    }
+
+    /// Fail instead of backing up a class whose table does not exist (by
+    /// default it is backed up as an empty member, and the run completes
+    /// with a warning: `BackupStatus::CompletedWithWarnings`).
+    pub fn require_tables(mut self, required: bool) -> Backup {
+        self.require_tables = required;
+        self
+    }
+
+    /// Decode every record with its registered type while backing up, and
+    /// report those that would not restore (as warnings; the records are
+    /// still backed up verbatim). Costs about one JSON parse per record.
+    pub fn check_records(mut self, check: bool) -> Backup {
+        self.check_records = check;
         self
     }
 
     /// gzip level, 1 (fastest) to 9 (smallest); default 3, which with
     /// zlib-rs compresses about as well as `gzip -6`.
     pub fn with_compression_level(mut self, level: u32) -> Backup {
-        self.tuning.compression_level = level.clamp(1, 9);
+        self.tuning.compression_level = level;
         self
     }
 
-    /// Multipart part size in bytes (at least 5 MiB). By default it grows
-    /// with the data so any backup fits S3's 10,000 parts.
+    /// Multipart part size in bytes, 5 MiB to 5 GiB (checked when the
+    /// backup starts). By default it grows with the data so any backup
+    /// fits S3's 10,000 parts.
     pub fn with_part_size(mut self, bytes: usize) -> Backup {
-        self.tuning.part_size = Some(bytes.max(5 * 1024 * 1024));
+        self.tuning.part_size = Some(bytes);
         self
     }
 
-    /// Parts uploaded at once (default 2). Memory is about
+    /// Parts uploaded at once, 1 to 256 (default 2). Memory is about
     /// `(concurrency + 1) × part size`.
     pub fn with_upload_concurrency(mut self, parts: usize) -> Backup {
-        self.tuning.upload_concurrency = parts.max(1);
+        self.tuning.upload_concurrency = parts;
         self
     }
 
@@ -145,46 +227,172 @@ impl Backup {
         &self.destination
     }
 
-    /// Runs the backup unless one of the same name (see
-    /// [`with_name`](Self::with_name)) completed less than `min_interval`
-    /// ago, according to the `BackupHistory` records: a service can call this
-    /// on every tick. `Ok(None)` when it was not due.
+    /// The backup set's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn set_name(&self) -> Result<SetName> {
+        SetName::new(&self.name)
+    }
+
+    /// Runs the backup: every selected class of each database is read inside
+    /// one snapshot and streamed into `<name>_<time>Z-<run>.tar.gz` at the
+    /// destination. A `BackupHistory` record is saved when the run starts
+    /// (status `Running`) and updated when it ends, success or failure. On
+    /// failure the upload is aborted: nothing is left behind.
+    ///
+    /// The work runs on its own task: dropping the returned future does
+    /// not stop it. To stop a run (a service shutting down), use
+    /// [`start`](Self::start) and its handle.
+    #[doc(alias = "perform_backup")]
+    pub async fn run_backup(&self, dbs: &Databases) -> Result<BackupReport> {
+        self.start(dbs)?.wait().await
+    }
+
+    /// Starts the backup on its own task and returns a handle to wait for
+    /// it or cancel it. Everything that can be checked without the
+    /// databases is checked first: the selection, the set name, the
+    /// options, the destination's credentials, and that no other run of
+    /// this set is in progress in this process.
+    ///
+    /// Must be called inside a Tokio runtime. If the runtime shuts down
+    /// while the run is in progress, the run cannot abort its upload; a
+    /// service should [`cancel`](RunningBackup::cancel) and wait for its
+    /// runs before shutting down (an upload left behind is found by
+    /// `Restore::find_orphans`).
+    pub fn start(&self, dbs: &Databases) -> Result<RunningBackup> {
+        if self.selection.is_empty() {
+            return Err(BackupError::NothingSelected);
+        }
+        let set_name = self.set_name()?;
+        self.tuning.check()?;
+        check_member_names(&self.selection)?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|e| {
+            BackupError::io("starting a backup", std::io::Error::other(e.to_string()))
+        })?;
+        let connected = self.destination.connect()?;
+        let started = next_run_time();
+        let path = connected.path_of(&BackupKey::new(set_name.clone(), started).file_name());
+        let guard = set::begin_run(
+            &SetId::new(&connected, &set_name),
+            &set::fingerprint(&self.selection),
+            &connected.description,
+            path.as_ref(),
+        )?;
+        let cancel = CancellationToken::new();
+        let run = Run {
+            backup: self.clone(),
+            dbs: dbs.clone(),
+            connected,
+            set: set_name,
+            started,
+            path: path.clone(),
+            cancel: cancel.clone(),
+            _guard: guard,
+        };
+        Ok(RunningBackup::new(
+            path.to_string(),
+            cancel,
+            runtime.spawn(run.execute()),
+        ))
+    }
+
+    /// Runs the backup unless its set completed a run less than
+    /// `min_interval` ago (measured from the end of that run), or a run of
+    /// the set is in progress in this process. Reads the `BackupHistory`
+    /// records, so a restarted service keeps its schedule: a service can
+    /// call this on every tick. `Ok(None)` when it was not due.
     pub async fn run_if_due(
         &self,
         dbs: &Databases,
         min_interval: std::time::Duration,
     ) -> Result<Option<BackupReport>> {
-        if let Some(last) = BackupHistory::last_completed(dbs, &self.name).await? {
+        match self.start_if_due(dbs, min_interval).await? {
+            Some(running) => running.wait().await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// [`run_if_due`](Self::run_if_due) that returns the run's handle
+    /// instead of waiting for it, so a service can cancel it on shutdown.
+    pub async fn start_if_due(
+        &self,
+        dbs: &Databases,
+        min_interval: std::time::Duration,
+    ) -> Result<Option<RunningBackup>> {
+        let set_name = self.set_name()?;
+        let connected = self.destination.connect()?;
+        let id = SetId::new(&connected, &set_name);
+        if set::register(
+            &id,
+            &set::fingerprint(&self.selection),
+            &connected.description,
+        )? {
+            tracing::debug!(set = %set_name, "backup not due: a run is in progress");
+            return Ok(None);
+        }
+        let last =
+            BackupHistory::last_completed(dbs, set_name.as_str(), &connected.description).await?;
+        if let Some(last) = last {
             let since = OffsetDateTime::now_utc() - last;
             if since < min_interval {
-                tracing::info!(name = %self.name, %since, "backup not due yet");
+                tracing::debug!(set = %set_name, %since, "backup not due yet");
                 return Ok(None);
             }
         }
-        self.run_backup(dbs).await.map(Some)
+        match self.start(dbs) {
+            Ok(running) => Ok(Some(running)),
+            // Another task started the set between the check and now.
+            Err(BackupError::AlreadyRunning { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
-    /// Runs the backup: every selected class of each database is read inside
-    /// one snapshot and streamed into `Backup_<time>.tar.gz` at the
-    /// destination. A `BackupHistory` record is saved for the run, success
-    /// or failure. On failure the upload is aborted: nothing is left behind.
-    ///
-    /// The work runs on its own task: dropping the returned future does not
-    /// leave a half-written upload; the run completes or aborts cleanly.
-    #[doc(alias = "perform_backup")]
-    pub async fn run_backup(&self, dbs: &Databases) -> Result<BackupReport> {
-        if self.selection.is_empty() {
-            return Err(BackupError::NothingSelected);
-        }
-        let connected = self.destination.connect()?;
-        let run = Run {
-            backup: self.clone(),
-            dbs: dbs.clone(),
-            connected,
-            started: OffsetDateTime::now_utc(),
-        };
-        tokio::spawn(run.execute())
-            .await
-            .map_err(|e| BackupError::io("running the backup", std::io::Error::other(e)))?
+    /// This set's backups at the destination, newest first (other sets'
+    /// objects, and anything in sub-folders, are not listed).
+    pub async fn list(&self) -> Result<Vec<BackupListing>> {
+        let set_name = self.set_name()?;
+        list_backups(&self.destination.connect()?, Some(&set_name)).await
     }
+
+    /// Deletes this set's backups that `policy` does not keep. Only this
+    /// set's objects directly under the destination's prefix are
+    /// considered: other sets and other applications' objects are never
+    /// touched. A policy that keeps nothing is refused.
+    pub async fn prune(&self, policy: &Retention) -> Result<PruneReport> {
+        self.prune_with(policy, false).await
+    }
+
+    /// What [`prune`](Self::prune) would delete, deleting nothing.
+    pub async fn prune_dry_run(&self, policy: &Retention) -> Result<PruneReport> {
+        self.prune_with(policy, true).await
+    }
+
+    async fn prune_with(&self, policy: &Retention, dry_run: bool) -> Result<PruneReport> {
+        let set_name = self.set_name()?;
+        let connected: Connected = self.destination.connect()?;
+        prune(&connected, &set_name, policy, dry_run).await
+    }
+}
+
+/// Two selected types with one member name would write two members of
+/// that name, and a reader would see only one of them.
+fn check_member_names(selection: &Selection) -> Result<()> {
+    let classes = selection.classes();
+    for (i, class) in classes.iter().enumerate() {
+        let name = class.backup_name();
+        let clashing: Vec<String> = classes[i..]
+            .iter()
+            .filter(|other| other.backup_name() == name)
+            .map(|other| format!("`{}`", other.full_name()))
+            .collect();
+        if clashing.len() > 1 {
+            return Err(BackupError::DuplicateMember {
+                member: format!("{name}.json"),
+                types: clashing.join(" and "),
+            });
+        }
+    }
+    Ok(())
 }

@@ -12,11 +12,8 @@ use std::{
 };
 
 use flate2::{Compression, write::GzEncoder};
-use futures_util::{StreamExt, stream};
-use tokio::{
-    io::{AsyncWrite, AsyncWriteExt},
-    sync::mpsc,
-};
+use futures_util::{Stream, StreamExt, stream};
+use tokio::{io::AsyncWrite, sync::mpsc};
 use tokio_util::sync::PollSender;
 
 /// Bytes of tar stream per gzip member.
@@ -83,30 +80,22 @@ impl AsyncWrite for ChunkWriter {
     }
 }
 
-/// Compresses the chunks from `chunks`, `workers` at a time, and writes the
-/// gzip members in order to `out` until the channel closes. It neither
-/// flushes nor shuts `out` down: the caller decides whether to complete or
-/// abort.
-pub(crate) async fn compress_chunks<W: AsyncWrite + Unpin>(
+/// Compresses the chunks from `chunks`, `workers` at a time, into gzip
+/// members yielded in order until the channel closes.
+pub(crate) fn compress_chunks(
     chunks: mpsc::Receiver<Vec<u8>>,
     level: u32,
     workers: usize,
-    out: &mut W,
-) -> io::Result<()> {
+) -> impl Stream<Item = io::Result<Vec<u8>>> {
     let level = Compression::new(level.clamp(1, 9));
     let incoming = stream::unfold(chunks, |mut chunks| async move {
         chunks.recv().await.map(|chunk| (chunk, chunks))
     });
     // `buffered` keeps order and bounds the chunks being compressed at once.
-    let members = incoming
-        .map(|chunk| tokio::task::spawn_blocking(move || gzip_member(&chunk, level)))
-        .buffered(workers.max(1));
-    let mut members = std::pin::pin!(members);
-    while let Some(member) = members.next().await {
-        let member = member.map_err(io::Error::other)??;
-        out.write_all(&member).await?;
-    }
-    Ok(())
+    incoming
+        .map(move |chunk| tokio::task::spawn_blocking(move || gzip_member(&chunk, level)))
+        .buffered(workers.max(1))
+        .map(|member| member.map_err(io::Error::other)?)
 }
 
 /// One complete gzip member holding `data`.
@@ -120,6 +109,8 @@ pub(crate) fn gzip_member(data: &[u8], level: Compression) -> io::Result<Vec<u8>
 mod tests {
     use std::io::Read;
 
+    use tokio::io::AsyncWriteExt;
+
     use super::*;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -128,16 +119,16 @@ mod tests {
             .map(|i| (i % 251) as u8)
             .collect();
         let (mut writer, chunks) = chunk_channel(2);
-        let mut out = Vec::new();
         let produce = async {
             for piece in data.chunks(70_000) {
                 writer.write_all(piece).await?;
             }
             writer.shutdown().await
         };
-        let (produced, consumed) = tokio::join!(produce, compress_chunks(chunks, 3, 2, &mut out));
+        let consume = compress_chunks(chunks, 3, 2).collect::<Vec<_>>();
+        let (produced, members) = tokio::join!(produce, consume);
         produced.unwrap();
-        consumed.unwrap();
+        let out: Vec<u8> = members.into_iter().flat_map(Result::unwrap).collect();
         let mut decoded = Vec::new();
         flate2::read::MultiGzDecoder::new(out.as_slice())
             .read_to_end(&mut decoded)

@@ -1,12 +1,23 @@
 //! Where backups go: an S3 bucket given by key, secret and name (as in the
 //! original GLUDB), or any `object_store` URL (`s3://`, `file://`,
 //! `memory://`, `gs://`, `az://`, ...).
+//!
+//! A destination holds credentials, so nothing here prints one: `Debug` and
+//! `Display` show the URL without user, password or query string, and
+//! option values are never shown.
 
-use std::{fmt, str::FromStr, sync::Arc};
+use std::{
+    collections::HashMap,
+    fmt,
+    path::PathBuf,
+    str::FromStr,
+    sync::{Arc, Mutex, OnceLock, PoisonError},
+    time::Duration,
+};
 
 use object_store::{
-    ObjectStore,
-    aws::{AmazonS3Builder, AmazonS3ConfigKey},
+    ObjectStore, RetryConfig,
+    aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey},
     local::LocalFileSystem,
     memory::InMemory,
     path::Path,
@@ -25,7 +36,7 @@ impl fmt::Debug for Secret {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum Target {
     /// The original's form: key, secret and bucket; the rest of the S3
     /// settings from the `AWS_*` environment.
@@ -35,7 +46,7 @@ enum Target {
         bucket: String,
         prefix: String,
     },
-    /// An object_store URL.
+    /// An object_store URL (it may hold a password or a signed query).
     Url(Url),
 }
 
@@ -49,14 +60,33 @@ enum Target {
 ///     .with_prefix("daily")
 ///     .with_s3_option("aws_server_side_encryption", "AES256");
 /// assert_eq!(s3.to_string(), "s3://my-backup-bucket/daily");
+/// assert!(!format!("{s3:?}").contains("secret"));
 /// # Ok::<(), gludb_backup::BackupError>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Destination {
     target: Target,
     /// Extra `object_store` configuration (e.g. `aws_endpoint`); values
     /// given here win over the environment.
     options: Vec<(String, Secret)>,
+    /// Retries of failed requests: (most retries, give up after).
+    retry: Option<(usize, Duration)>,
+}
+
+impl fmt::Debug for Destination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let option_keys: Vec<&str> = self.options.iter().map(|(k, _)| k.as_str()).collect();
+        let mut debug = f.debug_struct("Destination");
+        debug.field("url", &self.to_string());
+        if let Target::S3 { access_key, .. } = &self.target {
+            // An access key id is not a secret (it appears in every request).
+            debug.field("access_key", access_key);
+        }
+        debug
+            .field("options", &option_keys)
+            .field("retry", &self.retry)
+            .finish()
+    }
 }
 
 impl fmt::Display for Destination {
@@ -65,16 +95,43 @@ impl fmt::Display for Destination {
         match &self.target {
             Target::S3 { bucket, prefix, .. } if prefix.is_empty() => write!(f, "s3://{bucket}"),
             Target::S3 { bucket, prefix, .. } => write!(f, "s3://{bucket}/{prefix}"),
-            Target::Url(url) => {
-                let mut url = url.clone();
-                // Credentials in a URL never reach a log.
-                let _ = url.set_password(None);
-                let _ = url.set_username("");
-                url.set_query(None);
-                write!(f, "{url}")
-            }
+            Target::Url(url) => f.write_str(&without_credentials(url)),
         }
     }
+}
+
+/// A URL without user, password or query string (signatures live there).
+fn without_credentials(url: &Url) -> String {
+    let mut url = url.clone();
+    // Both fail only for URLs that cannot have credentials at all.
+    let _ = url.set_password(None);
+    let _ = url.set_username("");
+    url.set_query(None);
+    url.set_fragment(None);
+    url.to_string()
+}
+
+/// What kind of store a destination resolved to, for what only some
+/// stores can do (listing unfinished uploads, finding staging files).
+#[derive(Debug, Clone)]
+pub(crate) enum StoreKind {
+    /// Amazon S3 or an S3-compatible server.
+    S3(S3Access),
+    /// A local directory: its path.
+    Local(PathBuf),
+    /// Anything else (memory, GCS, Azure, HTTP).
+    Other,
+}
+
+/// What the orphan tools need to talk to an S3 bucket directly.
+#[derive(Debug, Clone)]
+pub(crate) struct S3Access {
+    pub(crate) store: Arc<AmazonS3>,
+    /// `https://s3.<region>.amazonaws.com/<bucket>` or the endpoint's form.
+    pub(crate) bucket_url: String,
+    pub(crate) region: String,
+    /// Request settings (timeouts) as configured.
+    pub(crate) client_options: Vec<(String, String)>,
 }
 
 /// A destination resolved to a store: what backups, listing and restore use.
@@ -87,6 +144,12 @@ pub(crate) struct Connected {
     pub(crate) description: String,
     /// The bucket (S3) or the destination itself (other stores).
     pub(crate) location: String,
+    /// Which store this is, beyond its description: the endpoint of an
+    /// S3-compatible server, the canonical directory of a `file://` one.
+    /// Backup sets are told apart by it (two servers may both have a
+    /// bucket `backups`).
+    pub(crate) identity: String,
+    pub(crate) kind: StoreKind,
 }
 
 impl Connected {
@@ -94,6 +157,22 @@ impl Connected {
     pub(crate) fn path_of(&self, file_name: &str) -> Path {
         self.prefix.clone().join(file_name)
     }
+}
+
+/// `memory://` stores of this process, by name: every connect to
+/// `memory://name` reaches the same store, so what a backup writes there
+/// can be listed and restored until the process ends.
+fn memory_store(name: &str) -> Arc<InMemory> {
+    static STORES: OnceLock<Mutex<HashMap<String, Arc<InMemory>>>> = OnceLock::new();
+    let mut stores = STORES
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    Arc::clone(
+        stores
+            .entry(name.to_owned())
+            .or_insert_with(|| Arc::new(InMemory::new())),
+    )
 }
 
 impl Destination {
@@ -111,12 +190,14 @@ impl Destination {
                 prefix: String::new(),
             },
             options: Vec::new(),
+            retry: None,
         }
     }
 
     /// A destination URL: `s3://bucket[/prefix]` (credentials from the `AWS_*`
     /// environment or [`with_s3_option`](Self::with_s3_option)),
-    /// `file:///dir` (created if missing), `memory://`, or anything else
+    /// `file:///dir` (created if missing), `memory://[name][/prefix]` (one
+    /// store per name for the life of the process), or anything else
     /// `object_store::parse_url_opts` understands.
     pub fn from_url(url: &str) -> Result<Destination> {
         let parsed = Url::parse(url).map_err(|e| BackupError::InvalidDestination {
@@ -126,6 +207,7 @@ impl Destination {
         Ok(Destination {
             target: Target::Url(parsed),
             options: Vec::new(),
+            retry: None,
         })
     }
 
@@ -144,7 +226,7 @@ impl Destination {
 
     /// Sets an `object_store` configuration key for S3 (e.g.
     /// `aws_endpoint`, `aws_region`, `aws_allow_http`,
-    /// `aws_server_side_encryption`); it wins over the environment.
+    /// `aws_server_side_encryption`, `timeout`); it wins over the environment.
     pub fn with_s3_option(mut self, key: &str, value: &str) -> Destination {
         self.options
             .push((key.to_ascii_lowercase(), Secret(value.to_owned())));
@@ -161,6 +243,23 @@ impl Destination {
         } else {
             with
         }
+    }
+
+    /// How long one S3 request may take before it counts as failed (and is
+    /// retried); `object_store`'s default is 30 s.
+    pub fn with_request_timeout(self, timeout: Duration) -> Destination {
+        let millis = timeout.as_millis().max(1);
+        self.with_s3_option("timeout", &format!("{millis}ms"))
+    }
+
+    /// Retries of a failed S3 request (server errors, throttling, dropped
+    /// connections, timeouts): at most `max_retries`, and none once
+    /// `give_up_after` has passed since the first attempt. `object_store`'s
+    /// default is 10 retries within 3 minutes; an operation fails with a
+    /// typed error after that.
+    pub fn with_retries(mut self, max_retries: usize, give_up_after: Duration) -> Destination {
+        self.retry = Some((max_retries, give_up_after));
+        self
     }
 
     /// Resolves the destination to a store, checking credentials first: a
@@ -214,6 +313,8 @@ impl Destination {
                             e,
                         )
                     })?;
+                    // The same directory reached by two spellings is one store.
+                    let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
                     let store = LocalFileSystem::new_with_prefix(&dir).map_err(|e| {
                         BackupError::store(&description, "opening the directory", e)
                     })?;
@@ -221,15 +322,23 @@ impl Destination {
                         store: Arc::new(store),
                         prefix: Path::default(),
                         location: description.clone(),
+                        identity: format!("file://{}", dir.display()),
                         description,
+                        kind: StoreKind::Local(dir),
                     })
                 }
-                "memory" => Ok(Connected {
-                    store: Arc::new(InMemory::new()),
-                    prefix: Path::from(url.path()),
-                    location: description.clone(),
-                    description,
-                }),
+                "memory" => {
+                    let name = url.host_str().unwrap_or_default();
+                    let prefix = Path::from(url.path());
+                    Ok(Connected {
+                        store: memory_store(name),
+                        identity: format!("memory://{name}/{prefix}"),
+                        prefix,
+                        location: description.clone(),
+                        description,
+                        kind: StoreKind::Other,
+                    })
+                }
                 _ => {
                     let options = self.options.iter().map(|(k, v)| (k.as_str(), v.0.as_str()));
                     let (store, prefix) =
@@ -240,7 +349,9 @@ impl Destination {
                         store: Arc::from(store),
                         prefix,
                         location: description.clone(),
+                        identity: description.clone(),
                         description,
+                        kind: StoreKind::Other,
                     })
                 }
             },
@@ -253,6 +364,13 @@ impl Destination {
                 .map_err(|_| self.invalid(&format!("unknown S3 option {key:?}")))?;
             builder = builder.with_config(key, &value.0);
         }
+        if let Some((max_retries, retry_timeout)) = self.retry {
+            builder = builder.with_retry(RetryConfig {
+                max_retries,
+                retry_timeout,
+                ..RetryConfig::default()
+            });
+        }
         Ok(builder)
     }
 
@@ -263,31 +381,53 @@ impl Destination {
         description: String,
         bucket: String,
     ) -> Result<Connected> {
-        let present = |key| {
-            builder
-                .get_config_value(&key)
-                .is_some_and(|v| !v.is_empty())
-        };
-        if !present(AmazonS3ConfigKey::AccessKeyId) {
+        let config = |key| builder.get_config_value(&key).filter(|v| !v.is_empty());
+        if config(AmazonS3ConfigKey::AccessKeyId).is_none() {
             return Err(BackupError::MissingCredential {
                 what: "access key",
                 env: "AWS_ACCESS_KEY_ID",
             });
         }
-        if !present(AmazonS3ConfigKey::SecretAccessKey) {
+        if config(AmazonS3ConfigKey::SecretAccessKey).is_none() {
             return Err(BackupError::MissingCredential {
                 what: "secret key",
                 env: "AWS_SECRET_ACCESS_KEY",
             });
         }
-        let store = builder
-            .build()
-            .map_err(|e| BackupError::store(&description, "configuring S3", e))?;
+        let region = config(AmazonS3ConfigKey::Region).unwrap_or_else(|| "us-east-1".to_owned());
+        let endpoint = config(AmazonS3ConfigKey::Endpoint);
+        let virtual_hosted = config(AmazonS3ConfigKey::VirtualHostedStyleRequest)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        // As object_store builds it (aws/builder.rs).
+        let bucket_url = match (&endpoint, virtual_hosted) {
+            (Some(endpoint), true) => endpoint.clone(),
+            (Some(endpoint), false) => format!("{}/{bucket}", endpoint.trim_end_matches('/')),
+            (None, true) => format!("https://{bucket}.s3.{region}.amazonaws.com"),
+            (None, false) => format!("https://s3.{region}.amazonaws.com/{bucket}"),
+        };
+        let client_options = self
+            .options
+            .iter()
+            .filter(|(key, _)| matches!(key.as_str(), "timeout" | "connect_timeout"))
+            .map(|(key, value)| (key.clone(), value.0.clone()))
+            .collect();
+        let store = Arc::new(
+            builder
+                .build()
+                .map_err(|e| BackupError::store(&description, "configuring S3", e))?,
+        );
         Ok(Connected {
-            store: Arc::new(store),
+            store: Arc::clone(&store) as Arc<dyn ObjectStore>,
             prefix: Path::from(prefix.trim_matches('/')),
+            identity: format!("{description} at {bucket_url}"),
             description,
             location: bucket,
+            kind: StoreKind::S3(S3Access {
+                store,
+                bucket_url,
+                region,
+                client_options,
+            }),
         })
     }
 
@@ -299,13 +439,21 @@ impl Destination {
     }
 }
 
-/// A URL for an error message, without anything after `//user:pass@`.
+/// A URL that did not parse, for an error message: scheme and host only
+/// (whatever sits before the last `@` of the authority may be a password,
+/// a query may hold a signature).
 fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            format!("{}://***{}", &url[..scheme_end], &url[at..])
-        }
-        _ => url.to_owned(),
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "(an invalid URL)".to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        format!("{scheme}://***@{host}{path}")
+    } else {
+        format!("{scheme}://{host}{path}")
     }
 }
 
@@ -314,15 +462,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn secrets_never_show() {
-        let d = Destination::s3("AKIAEXAMPLE", "very-secret-value", "bucket")
-            .with_s3_option("aws_session_token", "token-secret");
-        let shown = format!("{d:?} {d}");
-        assert!(!shown.contains("very-secret-value"), "{shown}");
-        assert!(!shown.contains("token-secret"), "{shown}");
-        let url = Destination::from_url("https://user:pw-secret@host/x?sig=abc").unwrap();
-        assert!(!url.to_string().contains("pw-secret"));
-        assert!(!redact_url("s3://user:pw-secret@host").contains("pw-secret"));
+    fn unparsable_urls_are_shown_without_anything_secret() {
+        assert_eq!(redact_url("s3://user:p@ss@host/x?sig=1"), "s3://***@host/x");
+        assert_eq!(redact_url("s3://host/x?sig=abc"), "s3://host/x");
+        assert_eq!(redact_url("nonsense"), "(an invalid URL)");
     }
 
     #[test]
@@ -340,5 +483,16 @@ mod tests {
             .connect()
             .unwrap_err();
         assert!(matches!(bad_option, BackupError::InvalidDestination { .. }));
+    }
+
+    #[test]
+    fn memory_destinations_share_a_store_per_name() {
+        let a = Destination::from_url("memory://shared-test/x").unwrap();
+        let b = Destination::from_url("memory://shared-test/y").unwrap();
+        let c = Destination::from_url("memory://other-test").unwrap();
+        let (a, b, c) = (a.connect().unwrap(), b.connect().unwrap(), c.connect().unwrap());
+        assert!(Arc::ptr_eq(&a.store, &b.store));
+        assert!(!Arc::ptr_eq(&a.store, &c.store));
+        assert_ne!(a.identity, b.identity);
     }
 }

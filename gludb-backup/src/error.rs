@@ -107,6 +107,112 @@ pub enum BackupError {
         candidates: String,
     },
 
+    /// A backup set name that cannot be used in object names.
+    #[error("invalid backup set name {name:?}: {reason}")]
+    InvalidSetName {
+        /// The name given.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A setting outside what the store (or this library) can honour.
+    #[error("invalid {option}: {reason}")]
+    InvalidOption {
+        /// Which setting.
+        option: &'static str,
+        /// What is allowed.
+        reason: String,
+    },
+
+    /// Two backups of this process claim one backup set (same name, same
+    /// destination) but select different classes: each would prune and
+    /// schedule the other's archives.
+    #[error(
+        "backup set {set:?} at {destination} is already used in this process with another selection ({detail}); give each configuration its own name (`with_name`) or prefix"
+    )]
+    SetConflict {
+        /// The set's name.
+        set: String,
+        /// The destination.
+        destination: String,
+        /// How the selections differ.
+        detail: String,
+    },
+
+    /// A run of this backup set is already in progress in this process.
+    #[error("a backup of set {set:?} to {destination} is already running; wait for it to finish")]
+    AlreadyRunning {
+        /// The set's name.
+        set: String,
+        /// The destination.
+        destination: String,
+    },
+
+    /// The run was cancelled through its [`crate::RunningBackup`] handle; the
+    /// upload was aborted.
+    #[error("the backup was cancelled; nothing was left at the destination")]
+    Cancelled,
+
+    /// Code running inside the backup (a progress callback, most likely)
+    /// panicked; the upload was aborted.
+    #[error("the backup stopped because code inside it panicked: {message}")]
+    Panicked {
+        /// The panic message.
+        message: String,
+    },
+
+    /// Two selected classes would write archive members of the same name.
+    #[error(
+        "{types} would all be backed up as member {member}; a backup holds one member per name, so select only one of them"
+    )]
+    DuplicateMember {
+        /// The member name.
+        member: String,
+        /// The clashing types' full names.
+        types: String,
+    },
+
+    /// A selected class's table does not exist and the backup was told to
+    /// require every table.
+    #[error("table {table:?} of {class} does not exist (was it renamed, or never created?)")]
+    MissingTable {
+        /// `<TypeName>--<table>`.
+        class: String,
+        /// The table looked for (prefix included).
+        table: String,
+    },
+
+    /// Classes asked for by the restore's selection have no member in the
+    /// archive: nothing was restored.
+    #[error("backup {key} holds no records of {missing}; it holds {available}{hint}")]
+    ClassesNotInBackup {
+        /// The backup's key.
+        key: String,
+        /// The selected classes without a member (`<TypeName>--<table>`).
+        missing: String,
+        /// The class members the archive does hold.
+        available: String,
+        /// What may explain it (a renamed table), or empty.
+        hint: String,
+    },
+
+    /// A restore into several databases failed while committing: the
+    /// databases listed in `committed` hold the restored records, the rest
+    /// were rolled back.
+    #[error(
+        "the restore committed {committed:?} but then failed to commit {failed}; those were rolled back: {source}"
+    )]
+    PartialRestore {
+        /// Databases that were committed (as `Backend::describe` gives them).
+        committed: Vec<String>,
+        /// The database whose commit failed.
+        failed: String,
+        /// Why.
+        #[source]
+        source: gludb_core::Error,
+    },
+
     /// A local I/O error.
     #[error("I/O error while {context}: {source}")]
     Io {

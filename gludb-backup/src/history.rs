@@ -7,11 +7,30 @@ use serde::{Deserialize, Serialize};
 /// How a backup run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum BackupStatus {
+    /// The run has started and not ended. A record left in this state by
+    /// a process that is gone marks a run that was killed: its upload may
+    /// have left an orphan (see `Restore::find_orphans`).
+    Running,
     /// The archive is complete in the destination.
     Completed,
+    /// The archive is complete, but holds less than asked for: see the
+    /// record's `warnings` (e.g. a selected class whose table does not
+    /// exist was backed up empty).
+    CompletedWithWarnings,
     /// The run failed; nothing was left in the destination.
     Failed,
+}
+
+impl BackupStatus {
+    /// Whether the archive was written (possibly with warnings).
+    pub fn is_completed(self) -> bool {
+        matches!(
+            self,
+            BackupStatus::Completed | BackupStatus::CompletedWithWarnings
+        )
+    }
 }
 
 /// Records backed up for one class.
@@ -30,10 +49,13 @@ pub struct ClassCount {
 pub struct BackupHistory {
     /// Record id.
     pub id: String,
-    /// The backup's name (see `Backup::with_name`).
+    /// The backup's name, which is its set's name (see `Backup::with_name`).
     pub name: String,
     /// When the run started, GLUDB format (`UTC:...`).
     pub timestamp: String,
+    /// When the run ended, GLUDB format; `None` while it runs.
+    #[serde(default)]
+    pub finished: Option<String>,
     /// The destination, without credentials.
     pub destination: String,
     /// The bucket (or local destination).
@@ -50,6 +72,12 @@ pub struct BackupHistory {
     pub status: BackupStatus,
     /// The error, for a failed run.
     pub error: Option<String>,
+    /// What a run that completed with warnings did not back up.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    /// Full names of the selected classes.
+    #[serde(default)]
+    pub selection: Vec<String>,
 }
 
 impl BackupHistory {
@@ -58,11 +86,14 @@ impl BackupHistory {
         self.name.clone()
     }
 
-    /// When the backup named `name` last completed, from its history
-    /// records (none if it never has, or there is no history yet).
+    /// When the backup set `name` at `destination` (as shown, without
+    /// credentials) last completed a run, from its history records: the
+    /// end of that run (its start, for records written before ends were
+    /// recorded). `None` if it never has, or there is no history yet.
     pub async fn last_completed(
         dbs: &Databases,
         name: &str,
+        destination: &str,
     ) -> gludb_core::Result<Option<time::OffsetDateTime>> {
         let runs = match BackupHistory::find_by_index(dbs, "by_name", name).await {
             Ok(runs) => runs,
@@ -71,21 +102,25 @@ impl BackupHistory {
         };
         Ok(runs
             .iter()
-            .filter(|run| run.status == BackupStatus::Completed)
-            .filter_map(|run| gludb_core::record::parse_timestamp(&run.timestamp))
+            .filter(|run| run.status.is_completed() && run.destination == destination)
+            .filter_map(|run| {
+                let ended = run.finished.as_deref().unwrap_or(&run.timestamp);
+                gludb_core::record::parse_timestamp(ended)
+            })
             .max())
     }
 
-    /// Saves the record; a failure is logged, never hides the backup's own
+    /// Saves the record (a new one, or the same run's record again when
+    /// `id` is set); a failure is logged, never hides the backup's own
     /// outcome. Returns the record's id when saved.
-    pub(crate) async fn record(mut self, dbs: &Databases) -> Option<String> {
+    pub(crate) async fn record(&mut self, dbs: &Databases) -> Option<String> {
         let saved = async {
             BackupHistory::ensure_table(dbs).await?;
             self.save(dbs).await
         }
         .await;
         match saved {
-            Ok(()) => Some(self.id),
+            Ok(()) => Some(self.id.clone()),
             Err(e) => {
                 tracing::warn!(error = %e, "could not save the BackupHistory record");
                 None

@@ -13,11 +13,16 @@ pub struct ClassReport {
     pub bytes: u64,
     /// SHA-256 of the member, as in the manifest.
     pub sha256: String,
+    /// Whether the class's table was missing (then it was backed up empty,
+    /// and the report's `warnings` say so).
+    pub table_missing: bool,
 }
 
 /// The outcome of a successful [`crate::Backup::run_backup`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BackupReport {
+    /// The backup set (the backup's name).
+    pub set: String,
     /// The bucket (or, for other stores, the destination) written to.
     pub bucket: String,
     /// The object's key, prefix included.
@@ -32,6 +37,9 @@ pub struct BackupReport {
     pub log: Vec<String>,
     /// Id of the `BackupHistory` record, if it could be saved.
     pub history_id: Option<String>,
+    /// What the archive holds less of than asked (a class whose table does
+    /// not exist, records that would not restore); empty for a clean run.
+    pub warnings: Vec<String>,
 }
 
 impl BackupReport {
@@ -43,6 +51,11 @@ impl BackupReport {
     /// Total records over all classes.
     pub fn total_records(&self) -> u64 {
         self.classes.iter().map(|c| c.records).sum()
+    }
+
+    /// Whether the run completed without warnings.
+    pub fn is_clean(&self) -> bool {
+        self.warnings.is_empty()
     }
 }
 

@@ -1,29 +1,43 @@
 //! `Restore`: list, verify and restore backups. A restore streams the
 //! archive, decodes every record with its registered type, and writes the
-//! stored JSON verbatim inside one transaction per database: a restore that
-//! fails for any reason leaves every target as it was.
+//! stored JSON verbatim inside one transaction per database.
+//!
+//! All or nothing, as far as databases allow: every database's writes must
+//! succeed before any is committed, so a bad archive, a record that does not
+//! decode, a missing class or a database error changes nothing anywhere.
+//! Only the commits themselves happen one database after another (there is
+//! no transaction spanning SQLite and PostgreSQL): if a commit fails, the
+//! databases committed before it keep the restored records, and the error
+//! ([`BackupError::PartialRestore`]) names them.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashMap,
+    path::{Path, PathBuf},
     sync::Arc,
 };
 
 use gludb_core::{Backend, Databases, RestoreMode, Row, TableSpec, TypeInfo};
 use serde::Serialize;
+use tokio::io::AsyncWriteExt;
 
 use crate::{
     BackupError, Destination, RecordProblem, Result, Selection,
-    archive::{ArchiveError, ArchiveReader, Limits, Manifest, Member, MemberDigest},
+    archive::{ArchiveError, ArchiveReader, Limits, Manifest, Member, MemberDigest, SetName},
     destination::Connected,
-    members::{MemberKind, classify, compare_with_manifest, id_of},
+    members::{MemberKind, classify, compare_with_manifest, id_of, missing_from_archive},
+    orphans::{self, Orphan, OrphanReport},
     restore_writer::{Job, TransactionWriter},
     retention::{PruneReport, Retention, prune},
     source::{BackupBytes, BackupListing, archive_error, list_backups, open_backup},
     verify::{VerifyReport, verify},
 };
 
-/// Records written per database round trip.
+/// Most records written per database round trip...
 const BATCH_ROWS: usize = 4096;
+/// ...and at most about this many bytes of values: with the writer's queue
+/// of two batches, the bound on what a restore holds whatever the records'
+/// sizes.
+const BATCH_BYTES: usize = 8 * 1024 * 1024;
 
 /// One class in a [`RestoreReport`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -34,8 +48,12 @@ pub struct ClassRestore {
     pub table: String,
     /// Records in the archive.
     pub records: u64,
-    /// Records written (fewer than `records` when existing ids were skipped).
+    /// Records written (fewer than `records` when existing ids were skipped
+    /// or records were set aside).
     pub written: u64,
+    /// Records that did not decode and were set aside in the quarantine
+    /// file (see [`Restore::with_quarantine`]).
+    pub quarantined: u64,
 }
 
 /// The outcome of a successful [`Restore::restore`].
@@ -49,6 +67,15 @@ pub struct RestoreReport {
     pub classes: Vec<ClassRestore>,
     /// Members not restored: unknown, unregistered or not selected.
     pub skipped_members: Vec<String>,
+    /// Where records that did not decode were written, if any were.
+    pub quarantine_file: Option<PathBuf>,
+}
+
+impl RestoreReport {
+    /// Records set aside over all classes.
+    pub fn quarantined(&self) -> u64 {
+        self.classes.iter().map(|c| c.quarantined).sum()
+    }
 }
 
 /// Lists, verifies and restores backups at a destination.
@@ -84,6 +111,7 @@ pub struct Restore {
     mode: RestoreMode,
     limits: Limits,
     require_manifest: bool,
+    quarantine: Option<PathBuf>,
 }
 
 impl Restore {
@@ -105,6 +133,7 @@ impl Restore {
             mode: RestoreMode::default(),
             limits: Limits::default(),
             require_manifest: false,
+            quarantine: None,
         }
     }
 
@@ -134,41 +163,87 @@ impl Restore {
         self
     }
 
+    /// Set aside records that do not decode into their type instead of
+    /// failing the whole restore: each is appended to the JSON-lines file
+    /// at `path` (member, line, id, type, reason, and the record verbatim),
+    /// counted in the report, and not written to the database. Everything
+    /// else about the archive is still checked; a corrupt archive still
+    /// restores nothing.
+    pub fn with_quarantine(mut self, path: impl AsRef<Path>) -> Restore {
+        self.quarantine = Some(path.as_ref().to_path_buf());
+        self
+    }
+
     crate::selection::selection_methods!();
 
-    /// The backups at the destination, newest first.
+    /// The backups directly under the destination's prefix, every set,
+    /// newest first (each listing names its set).
     pub async fn list(&self) -> Result<Vec<BackupListing>> {
-        list_backups(&self.destination.connect()?).await
+        list_backups(&self.destination.connect()?, None).await
     }
 
-    /// Deletes the backups `policy` does not keep (of those named like
-    /// backups under the destination's prefix). A policy that keeps nothing
-    /// is refused.
-    pub async fn prune(&self, policy: &Retention) -> Result<PruneReport> {
-        let connected = self.destination.connect()?;
-        let backups = list_backups(&connected).await?;
-        prune(&connected, backups, policy, false).await
+    /// The backups of the set `set`, newest first.
+    pub async fn list_set(&self, set: &str) -> Result<Vec<BackupListing>> {
+        list_backups(&self.destination.connect()?, Some(&SetName::new(set)?)).await
     }
 
-    /// What [`prune`](Self::prune) would delete, deleting nothing.
-    pub async fn prune_dry_run(&self, policy: &Retention) -> Result<PruneReport> {
-        let connected = self.destination.connect()?;
-        let backups = list_backups(&connected).await?;
-        prune(&connected, backups, policy, true).await
+    /// Deletes the backups of the set `set` (directly under the
+    /// destination's prefix) that `policy` does not keep; no other object
+    /// is touched. A policy that keeps nothing is refused. A backup prunes
+    /// its own set with [`crate::Backup::prune`].
+    pub async fn prune_set(&self, set: &str, policy: &Retention) -> Result<PruneReport> {
+        prune(
+            &self.destination.connect()?,
+            &SetName::new(set)?,
+            policy,
+            false,
+        )
+        .await
+    }
+
+    /// What [`prune_set`](Self::prune_set) would delete, deleting nothing.
+    pub async fn prune_set_dry_run(&self, set: &str, policy: &Retention) -> Result<PruneReport> {
+        prune(
+            &self.destination.connect()?,
+            &SetName::new(set)?,
+            policy,
+            true,
+        )
+        .await
+    }
+
+    /// What interrupted backups left directly under the destination's
+    /// prefix: S3 multipart uploads that were neither completed nor aborted
+    /// (S3 bills their parts until they are), and `file://` staging files.
+    /// Only uploads named like backups are reported; other applications'
+    /// uploads are not touched.
+    pub async fn find_orphans(&self) -> Result<Vec<Orphan>> {
+        orphans::find(&self.destination.connect()?).await
+    }
+
+    /// Aborts the orphaned uploads and deletes the staging files
+    /// [`find_orphans`](Self::find_orphans) reports that are older than
+    /// `older_than` (so that a backup another process is running right now
+    /// is left alone: pick more than your longest backup takes). Uploads
+    /// this process is writing are never touched.
+    pub async fn clean_orphans(&self, older_than: std::time::Duration) -> Result<OrphanReport> {
+        orphans::clean(&self.destination.connect()?, older_than).await
     }
 
     /// Checks a backup without writing anything (only the selected classes'
     /// records are decoded, if a selection was made): every member against the
-    /// manifest (counts, sizes, SHA-256) and every record against its
-    /// registered type.
+    /// manifest (counts, sizes, SHA-256), every record against its
+    /// registered type, and that every selected class is in the archive.
     pub async fn verify(&self, key: &str) -> Result<VerifyReport> {
         let selection = (!self.selection.is_empty()).then_some(&self.selection);
         verify(&self.destination.connect()?, key, self.limits, selection).await
     }
 
     /// Restores the selected classes (by default every registered class in
-    /// the archive) into the databases `dbs` maps them to. All or nothing:
-    /// on any error every transaction is rolled back.
+    /// the archive) into the databases `dbs` maps them to. A selected class
+    /// the archive does not hold is an error that names what it does hold.
+    /// See the [module documentation](self) for what "all or nothing"
+    /// guarantees with several databases.
     pub async fn restore(&self, key: &str, dbs: &Databases) -> Result<RestoreReport> {
         let connected = self.destination.connect()?;
         let reader = open_backup(&connected, key, self.limits).await?;
@@ -178,17 +253,20 @@ impl Restore {
             connected: &connected,
             key,
             writers: Vec::new(),
-            prepared: HashSet::new(),
+            prepared: Vec::new(),
             writer_stopped: false,
+            quarantine: None,
         };
         let read = run.read_and_write(reader).await;
         // Wait for every writer, then decide: all commit, or all roll back.
         let mut transactions = Vec::new();
         let mut written: HashMap<usize, u64> = HashMap::new();
         let mut write_error = None;
-        for (_, writer) in run.writers.drain(..) {
+        for (_, database, writer) in run.writers.drain(..) {
             let finished = writer.finish().await;
-            transactions.extend(finished.transaction);
+            if let Some(transaction) = finished.transaction {
+                transactions.push((database, transaction));
+            }
             match finished.outcome {
                 Ok(counts) => counts
                     .into_iter()
@@ -211,14 +289,12 @@ impl Restore {
         };
         match outcome {
             Ok(report) => {
-                for transaction in transactions {
-                    transaction.commit().await?;
-                }
+                commit_all(transactions).await?;
                 tracing::info!(key, classes = report.classes.len(), "restore completed");
                 Ok(report)
             }
             Err(e) => {
-                for transaction in transactions {
+                for (_, transaction) in transactions {
                     if let Err(rollback) = transaction.rollback().await {
                         tracing::error!(error = %rollback, "rolling back a restore failed");
                     }
@@ -230,18 +306,51 @@ impl Restore {
     }
 }
 
+/// Commits each database's transaction in turn; after a failed commit the
+/// rest are rolled back and the error names what was committed.
+async fn commit_all(
+    transactions: Vec<(String, Box<dyn gludb_core::RestoreTransaction>)>,
+) -> Result<()> {
+    let mut committed = Vec::new();
+    let mut pending = transactions.into_iter();
+    while let Some((database, transaction)) = pending.next() {
+        if let Err(source) = transaction.commit().await {
+            for (_, rest) in pending {
+                if let Err(rollback) = rest.rollback().await {
+                    tracing::error!(error = %rollback, "rolling back a restore failed");
+                }
+            }
+            return Err(BackupError::PartialRestore {
+                committed,
+                failed: database,
+                source,
+            });
+        }
+        committed.push(database);
+    }
+    Ok(())
+}
+
+/// Where records that do not decode are set aside.
+struct Quarantine {
+    path: PathBuf,
+    file: tokio::fs::File,
+}
+
 /// One restore in progress.
 struct RestoreRun<'a> {
     restore: &'a Restore,
     dbs: &'a Databases,
     connected: &'a Connected,
     key: &'a str,
-    /// One writer (and its transaction) per database, by instance id.
-    writers: Vec<(usize, TransactionWriter)>,
-    /// Tables created and checked, by database instance id.
-    prepared: HashSet<(usize, String)>,
+    /// One writer (and its transaction) per database: instance id, description.
+    writers: Vec<(usize, String, TransactionWriter)>,
+    /// Tables created and checked: database instance id, table.
+    prepared: Vec<(usize, String)>,
     /// A writer stopped early: its error, not the reader's, is the cause.
     writer_stopped: bool,
+    /// Opened at the first record set aside.
+    quarantine: Option<Quarantine>,
 }
 
 impl RestoreRun<'_> {
@@ -255,8 +364,10 @@ impl RestoreRun<'_> {
             has_manifest: false,
             classes: Vec::new(),
             skipped_members: Vec::new(),
+            quarantine_file: None,
         };
         let mut digests: Vec<MemberDigest> = Vec::new();
+        let mut restored: Vec<&'static TypeInfo> = Vec::new();
         let mut manifest = None;
         while let Some(mut member) = reader.next_member().await.map_err(|e| self.archive(e))? {
             if manifest.is_some() {
@@ -277,9 +388,16 @@ impl RestoreRun<'_> {
                     manifest = Some(parsed);
                 }
                 MemberKind::Class(info) => {
+                    if restored.iter().any(|r| r.same_type(info)) {
+                        return Err(self.archive(ArchiveError::Mismatch {
+                            member: member.name().to_owned(),
+                            detail: "the archive holds this member more than once".into(),
+                        }));
+                    }
                     let position = report.classes.len();
                     let class = self.restore_member(info, position, &mut member).await?;
                     report.classes.push(class);
+                    restored.push(info);
                     digests.push(member.digest());
                 }
                 MemberKind::Ambiguous(candidates) => {
@@ -318,6 +436,36 @@ impl RestoreRun<'_> {
                 "the archive has no manifest: restored without hash checks"
             ),
         }
+        if let Some(selection) = selection {
+            let names: Vec<String> = digests.iter().map(|d| d.name.clone()).collect();
+            if let Some((missing, hint)) =
+                missing_from_archive(selection, &restored, manifest.as_ref(), &names)
+            {
+                let available: Vec<&str> = names
+                    .iter()
+                    .filter_map(|n| n.strip_suffix(".json"))
+                    .filter(|n| n.contains("--"))
+                    .collect();
+                return Err(BackupError::ClassesNotInBackup {
+                    key: self.key.to_owned(),
+                    missing: missing.join(", "),
+                    available: if available.is_empty() {
+                        "no class members".to_owned()
+                    } else {
+                        available.join(", ")
+                    },
+                    hint,
+                });
+            }
+        }
+        if let Some(quarantine) = &mut self.quarantine {
+            quarantine
+                .file
+                .flush()
+                .await
+                .map_err(|e| BackupError::io("writing the quarantine file", e))?;
+            report.quarantine_file = Some(quarantine.path.clone());
+        }
         Ok(report)
     }
 
@@ -332,33 +480,45 @@ impl RestoreRun<'_> {
         self.prepare_table(&db, &spec).await?;
         let mode = self.restore.mode;
         let mut batch = Vec::with_capacity(BATCH_ROWS);
+        let mut batch_bytes = 0;
         let mut records = 0u64;
+        let mut quarantined = 0u64;
         let name = member.name().to_owned();
         while let Some((number, line)) = member.next_line().await.map_err(|e| self.archive(e))? {
-            let problem = |id, reason| {
-                BackupError::BadRecord(Box::new(RecordProblem {
-                    key: self.key.to_owned(),
-                    member: name.clone(),
-                    line: number,
-                    id,
-                    type_name: info.type_name().to_owned(),
-                    reason,
-                }))
+            records += 1;
+            let problem = |id, reason| RecordProblem {
+                key: self.key.to_owned(),
+                member: name.clone(),
+                line: number,
+                id,
+                type_name: info.type_name().to_owned(),
+                reason,
             };
-            let keys = info
-                .decode(line)
-                .map_err(|e| problem(id_of(line), e.to_string()))?;
-            if keys.id.is_empty() {
-                return Err(problem(None, "the record has no id".to_owned()));
-            }
+            let keys = match info.decode(line) {
+                Ok(keys) if keys.id.is_empty() => {
+                    Err(problem(None, "the record has no id".to_owned()))
+                }
+                Ok(keys) => Ok(keys),
+                Err(e) => Err(problem(id_of(line), e.to_string())),
+            };
+            let keys = match keys {
+                Ok(keys) => keys,
+                Err(problem) if self.restore.quarantine.is_some() => {
+                    self.set_aside(&problem, line).await?;
+                    quarantined += 1;
+                    continue;
+                }
+                Err(problem) => return Err(BackupError::BadRecord(Box::new(problem))),
+            };
+            batch_bytes += line.len();
             batch.push(Row {
                 id: keys.id,
                 value: line.to_owned(),
                 index_values: keys.index_values,
             });
-            records += 1;
-            if batch.len() == BATCH_ROWS {
+            if batch.len() == BATCH_ROWS || batch_bytes >= BATCH_BYTES {
                 let rows = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
+                batch_bytes = 0;
                 self.write(&db, position, &spec, rows, mode).await?;
             }
         }
@@ -371,15 +531,61 @@ impl RestoreRun<'_> {
             records,
             // Filled in from the writer's counts once it has finished.
             written: 0,
+            quarantined,
         })
     }
 
+    /// Appends a record that does not decode to the quarantine file.
+    async fn set_aside(&mut self, problem: &RecordProblem, line: &str) -> Result<()> {
+        let quarantine = match &mut self.quarantine {
+            Some(quarantine) => quarantine,
+            None => {
+                let Some(path) = self.restore.quarantine.clone() else {
+                    return Ok(());
+                };
+                let file = tokio::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .await
+                    .map_err(|e| {
+                        BackupError::io(
+                            &format!("opening the quarantine file {}", path.display()),
+                            e,
+                        )
+                    })?;
+                self.quarantine.insert(Quarantine { path, file })
+            }
+        };
+        let entry = serde_json::json!({
+            "backup": problem.key,
+            "member": problem.member,
+            "line": problem.line,
+            "id": problem.id,
+            "type": problem.type_name,
+            "reason": problem.reason,
+            "record": line,
+        });
+        let mut text = entry.to_string();
+        text.push('\n');
+        quarantine
+            .file
+            .write_all(text.as_bytes())
+            .await
+            .map_err(|e| BackupError::io("writing the quarantine file", e))?;
+        tracing::warn!(member = %problem.member, line = problem.line, "a record that does not decode was set aside");
+        Ok(())
+    }
+
     /// Creates the table inside the transaction and, in
-    /// [`RestoreMode::RefuseNonEmpty`], checks it is empty.
+    /// [`RestoreMode::RefuseNonEmpty`], checks it is empty (and keeps other
+    /// writers out of it until the restore ends).
     async fn prepare_table(&mut self, db: &Arc<dyn Backend>, spec: &TableSpec) -> Result<()> {
-        if !self.prepared.insert((db.instance_id(), spec.table.clone())) {
+        let table = (db.instance_id(), spec.table.clone());
+        if self.prepared.contains(&table) {
             return Ok(());
         }
+        self.prepared.push(table);
         let job = Job::Prepare {
             spec: spec.clone(),
             refuse_non_empty: self.restore.mode == RestoreMode::RefuseNonEmpty,
@@ -407,15 +613,15 @@ impl RestoreRun<'_> {
     /// Queues a job on `db`'s writer, begun on first use.
     async fn send(&mut self, db: &Arc<dyn Backend>, job: Job) -> Result<()> {
         let id = db.instance_id();
-        let index = match self.writers.iter().position(|(known, _)| *known == id) {
+        let index = match self.writers.iter().position(|(known, ..)| *known == id) {
             Some(index) => index,
             None => {
                 let writer = TransactionWriter::begin(db).await?;
-                self.writers.push((id, writer));
+                self.writers.push((id, db.describe(), writer));
                 self.writers.len() - 1
             }
         };
-        if self.writers[index].1.send(job).await {
+        if self.writers[index].2.send(job).await {
             Ok(())
         } else {
             self.writer_stopped = true;

@@ -5,10 +5,13 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use crate::{BackupError, BackupListing, Result, destination::Connected};
+use crate::{
+    BackupError, BackupListing, Result, archive::SetName, destination::Connected,
+    source::list_backups,
+};
 
-/// Which backups [`crate::Restore::prune`] keeps; everything else at the
-/// destination's prefix that is named like a backup is deleted.
+/// Which backups of a set [`crate::Backup::prune`] keeps; the set's other
+/// backups are deleted.
 ///
 /// ```
 /// use gludb_backup::Retention;
@@ -90,27 +93,32 @@ fn keep_newest_per_period(
     }
 }
 
-/// What [`crate::Restore::prune`] did (or, in a dry run, would do).
+/// What [`crate::Backup::prune`] did (or, in a dry run, would do).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PruneReport {
+    /// The backup set pruned.
+    pub set: String,
     /// Backups kept, newest first.
     pub kept: Vec<String>,
     /// Backups deleted (or to delete, in a dry run), newest first.
     pub deleted: Vec<String>,
 }
 
+/// Applies `policy` to the backups of `set` directly under the
+/// destination's prefix, deleting (unless `dry_run`) those it does not keep.
 pub(crate) async fn prune(
     connected: &Connected,
-    backups: Vec<BackupListing>,
+    set: &SetName,
     policy: &Retention,
     dry_run: bool,
 ) -> Result<PruneReport> {
     if policy.keeps_nothing() {
-        return Err(BackupError::InvalidDestination {
-            destination: connected.description.clone(),
-            reason: "a retention policy that keeps nothing would delete every backup; set keep_last, keep_daily or keep_monthly".into(),
+        return Err(BackupError::InvalidOption {
+            option: "retention policy",
+            reason: "a policy that keeps nothing would delete every backup; set keep_last, keep_daily or keep_monthly".into(),
         });
     }
+    let backups = list_backups(connected, Some(set)).await?;
     let (kept, deleted) = policy.apply(&backups);
     if !dry_run {
         for backup in &deleted {
@@ -124,10 +132,11 @@ pub(crate) async fn prune(
                         e,
                     )
                 })?;
-            tracing::info!(key = %backup.key, "deleted an old backup");
+            tracing::info!(key = %backup.key, set = %set, "deleted an old backup");
         }
     }
     Ok(PruneReport {
+        set: set.to_string(),
         kept: kept.into_iter().map(|b| b.key).collect(),
         deleted: deleted.into_iter().map(|b| b.key).collect(),
     })
@@ -140,8 +149,10 @@ mod tests {
     use super::*;
 
     fn listing(time: time::OffsetDateTime) -> BackupListing {
+        let key = crate::archive::BackupKey::new(SetName::default(), time);
         BackupListing {
-            key: crate::archive::backup_file_name(time),
+            key: key.file_name(),
+            set: key.set().to_string(),
             time,
             size: 1,
         }

@@ -1,13 +1,13 @@
 //! Reading backups back from a destination: listing them and opening one.
 
 use futures_util::{StreamExt, TryStreamExt};
-use object_store::ObjectStoreExt;
+use object_store::{ObjectStore, ObjectStoreExt};
 use time::OffsetDateTime;
 use tokio_util::io::StreamReader;
 
 use crate::{
     BackupError, Result,
-    archive::{ArchiveError, ArchiveReader, Limits, parse_backup_time},
+    archive::{ArchiveError, ArchiveReader, BackupKey, Limits, SetName},
     destination::Connected,
 };
 
@@ -16,29 +16,41 @@ use crate::{
 pub struct BackupListing {
     /// The object's key, prefix included.
     pub key: String,
-    /// When the backup was taken (from its key).
+    /// The backup set it belongs to (from its name).
+    pub set: String,
+    /// When the backup was taken (from its name).
     pub time: OffsetDateTime,
     /// Compressed size in bytes.
     pub size: u64,
 }
 
-/// The backups under the destination's prefix, newest first. Objects whose
-/// names are not backup names are skipped.
-pub(crate) async fn list_backups(connected: &Connected) -> Result<Vec<BackupListing>> {
+/// The backups directly under the destination's prefix (of `set` only, if
+/// given), newest first. Objects in sub-folders belong to other
+/// destinations and are not listed; objects whose names are not backup
+/// names are skipped.
+pub(crate) async fn list_backups(
+    connected: &Connected,
+    set: Option<&SetName>,
+) -> Result<Vec<BackupListing>> {
     let prefix = (!connected.prefix.as_ref().is_empty()).then_some(&connected.prefix);
-    let objects: Vec<_> = connected
+    let listed = connected
         .store
-        .list(prefix)
-        .try_collect()
+        .list_with_delimiter(prefix)
         .await
         .map_err(|e| BackupError::store(&connected.description, "listing backups", e))?;
-    let mut backups: Vec<BackupListing> = objects
+    let mut backups: Vec<BackupListing> = listed
+        .objects
         .into_iter()
         .filter_map(|meta| {
             let key = meta.location.to_string();
-            parse_backup_time(&key).map(|time| BackupListing {
+            let parsed = BackupKey::parse(&key)?;
+            if set.is_some_and(|set| set != parsed.set()) {
+                return None;
+            }
+            Some(BackupListing {
                 key,
-                time,
+                set: parsed.set().to_string(),
+                time: parsed.time(),
                 size: meta.size,
             })
         })

@@ -7,7 +7,7 @@ use crate::{
     Result, Selection,
     archive::{ArchiveReader, Limits, Manifest, MemberDigest},
     destination::Connected,
-    members::{MemberKind, classify, compare_with_manifest, id_of},
+    members::{MemberKind, classify, compare_with_manifest, id_of, missing_from_archive},
     source::{BackupBytes, archive_error, open_backup},
 };
 
@@ -92,6 +92,7 @@ async fn read_all(
     report: &mut VerifyReport,
 ) -> std::result::Result<(), crate::archive::ArchiveError> {
     let mut digests: Vec<MemberDigest> = Vec::new();
+    let mut found = Vec::new();
     let mut manifest = None;
     while let Some(mut member) = reader.next_member().await? {
         if manifest.is_some() {
@@ -135,6 +136,7 @@ async fn read_all(
                 };
                 match info {
                     Some(info) => {
+                        found.push(info);
                         while let Some((number, line)) = member.next_line().await? {
                             if let Err(e) = info.decode(line) {
                                 failures += 1;
@@ -169,6 +171,17 @@ async fn read_all(
                 digests.push(digest);
                 continue;
             }
+        }
+    }
+    if let Some(selection) = selection {
+        let names: Vec<String> = digests.iter().map(|d| d.name.clone()).collect();
+        if let Some((missing, hint)) =
+            missing_from_archive(selection, &found, manifest.as_ref(), &names)
+        {
+            report.problems.push(format!(
+                "the archive holds no records of {}{hint}",
+                missing.join(", ")
+            ));
         }
     }
     if let Some(manifest) = &manifest {

@@ -129,6 +129,16 @@ pub enum Error {
         id: String,
     },
 
+    /// The database file is not where (or not what) it was when the
+    /// database was opened; nothing was read from or written to the path.
+    #[error("the database file of {database} {problem}")]
+    DatabaseFile {
+        /// Which database (as [`crate::Backend::describe`] gives it).
+        database: String,
+        /// What is wrong with the file.
+        problem: String,
+    },
+
     /// A blocking database task was cancelled or panicked.
     #[error("a database task failed: {0}")]
     Task(String),

@@ -492,17 +492,24 @@ async fn run_if_due_skips_a_backup_that_ran_recently() {
         .await
         .unwrap();
     assert_eq!(listed.len(), 3);
+    let destination = daily.destination().to_string();
     assert!(
-        BackupHistory::last_completed(&db.dbs, "weekly")
+        BackupHistory::last_completed(&db.dbs, "weekly", &destination)
             .await
             .unwrap()
             .is_none()
+    );
+    assert!(
+        BackupHistory::last_completed(&db.dbs, "daily", &destination)
+            .await
+            .unwrap()
+            .is_some()
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prune_keeps_what_the_policy_says() {
-    use gludb::backup::{Restore, Retention};
+    use gludb::backup::Retention;
     let dir = tempfile::tempdir().unwrap();
     let db = sqlite_file().await;
     save_samples(&db.dbs).await;
@@ -514,7 +521,7 @@ async fn prune_keeps_what_the_policy_says() {
         keys.push(backup.run_backup(&db.dbs).await.unwrap().key);
     }
     std::fs::write(dir.path().join("notes.txt"), "not a backup").unwrap();
-    let restore = Restore::from_url(&url).unwrap();
+    let restore = backup.clone();
 
     let dry = restore
         .prune_dry_run(&Retention::new().keep_last(2))
@@ -571,7 +578,11 @@ async fn a_cancelled_caller_leaves_a_complete_backup_or_nothing() {
     // The run goes on by itself and ends cleanly: one complete object, no
     // parts left behind, and its history record.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while history(&db.dbs).await.is_empty() {
+    while history(&db.dbs)
+        .await
+        .iter()
+        .all(|run| run.status == BackupStatus::Running)
+    {
         assert!(
             std::time::Instant::now() < deadline,
             "the backup never finished"
@@ -587,13 +598,28 @@ async fn a_cancelled_caller_leaves_a_complete_backup_or_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_class_whose_table_was_never_created_backs_up_empty() {
+async fn a_class_whose_table_was_never_created_backs_up_empty_with_a_warning() {
     let dir = tempfile::tempdir().unwrap();
     let db = sqlite_file().await;
     let mut backup = Backup::from_url(&file_url(dir.path())).unwrap();
     backup.add_class::<EmptyData>();
     let report = backup.run_backup(&db.dbs).await.unwrap();
     assert_eq!(record_counts(&report), [("EmptyData--EmptyTest", 0)]);
+    assert!(report.classes[0].table_missing);
+    assert!(!report.is_clean());
+    assert!(report.warnings[0].contains("EmptyTest"), "{:?}", report.warnings);
+    let runs = history(&db.dbs).await;
+    assert_eq!(runs[0].status, BackupStatus::CompletedWithWarnings);
+    assert_eq!(runs[0].warnings, report.warnings);
+
+    // Told to require every table, the same backup fails and leaves nothing.
+    let strict = backup.clone().require_tables(true);
+    let err = strict.run_backup(&db.dbs).await.unwrap_err();
+    assert!(
+        matches!(err, gludb::backup::BackupError::MissingTable { ref table, .. } if table == "EmptyTest"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     assert!(
         report
             .log

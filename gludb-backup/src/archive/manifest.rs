@@ -21,6 +21,13 @@ pub struct Manifest {
     pub format_version: u32,
     /// When the backup started, RFC 3339 UTC.
     pub created: String,
+    /// The backup set that wrote it (absent in archives written before
+    /// sets existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set: Option<String>,
+    /// The library that wrote it, e.g. `gludb-backup 0.1.0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writer: Option<String>,
     /// One entry per class member, in archive order.
     pub members: Vec<MemberManifest>,
 }
@@ -76,7 +83,15 @@ impl Manifest {
             format: FORMAT.to_owned(),
             format_version: FORMAT_VERSION,
             created,
+            set: None,
+            writer: Some(concat!("gludb-backup ", env!("CARGO_PKG_VERSION")).to_owned()),
             members,
         }
+    }
+
+    /// The manifest of a backup of the set `set`.
+    pub fn with_set(mut self, set: &str) -> Manifest {
+        self.set = Some(set.to_owned());
+        self
     }
 }

@@ -7,14 +7,16 @@
 //! - then, last, [`MANIFEST_NAME`]: counts, sizes and SHA-256 of every
 //!   member. Its presence means the backup is complete.
 //!
-//! Keys are `Backup_<UTC ISO-8601 time>.tar.gz` with `:` replaced by `_`.
+//! Object names are `<set>_<UTC ISO-8601 time>Z-<run>.tar.gz` with `:`
+//! replaced by `_` (see [`BackupKey`]).
 
 mod key;
 mod manifest;
 mod reader;
 mod writer;
 
-pub use key::{backup_file_name, parse_backup_time};
+pub use key::{BackupKey, DEFAULT_SET, SetName};
+pub(crate) use key::next_run_time;
 pub use manifest::{FORMAT, FORMAT_VERSION, MANIFEST_NAME, Manifest, MemberManifest};
 pub use reader::{ArchiveError, ArchiveReader, Limits, Member, MemberDigest};
 pub(crate) use writer::ArchiveWriter;

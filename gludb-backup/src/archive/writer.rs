@@ -32,18 +32,28 @@ impl<W: AsyncWrite + Unpin + Send> ArchiveWriter<W> {
     }
 
     /// Writes one class's member: exactly `stats.records` lines totalling
-    /// `stats.value_bytes + stats.records` bytes, or an error.
+    /// `stats.value_bytes + stats.records` bytes, or an error. With `check`,
+    /// every record is decoded with that type on the way, and those that
+    /// would not restore are reported (they are still written verbatim).
     pub(crate) async fn write_member(
         &mut self,
         info: &TypeInfo,
         table: &str,
         stats: TableStats,
         records: BoxStream<'static, gludb_core::Result<LineBatch>>,
+        check: Option<&TypeInfo>,
         on_batch: &mut (dyn FnMut(u64, u64) + Send),
-    ) -> Result<MemberManifest> {
+    ) -> Result<WrittenMember> {
         let name = format!("{}.json", info.backup_name());
         let size = stats.value_bytes + stats.records;
         let mut reader = RecordReader::new(records, on_batch);
+        reader.check = check.map(|info| RecordCheck {
+            info_name: info.type_name(),
+            member: name.clone(),
+            decode: info,
+            problems: Vec::new(),
+            failures: 0,
+        });
         let mut bounded = (&mut reader).take(size);
         let header = self.header(size);
         self.tar
@@ -68,15 +78,19 @@ impl<W: AsyncWrite + Unpin + Send> ArchiveWriter<W> {
                 ),
             });
         }
-        Ok(MemberManifest {
-            name,
-            type_name: info.type_name().to_owned(),
-            module_path: info.module_path().to_owned(),
-            table: info.table().to_owned(),
-            indexes: info.indexes().iter().map(|s| (*s).to_owned()).collect(),
-            records: reader.records,
-            bytes: reader.bytes,
-            sha256: format!("{:x}", reader.hasher.finalize()),
+        let problems = reader.check.take().map(RecordCheck::report).unwrap_or_default();
+        Ok(WrittenMember {
+            manifest: MemberManifest {
+                name,
+                type_name: info.type_name().to_owned(),
+                module_path: info.module_path().to_owned(),
+                table: info.table().to_owned(),
+                indexes: info.indexes().iter().map(|s| (*s).to_owned()).collect(),
+                records: reader.records,
+                bytes: reader.bytes,
+                sha256: format!("{:x}", reader.hasher.finalize()),
+            },
+            problems,
         })
     }
 
@@ -102,6 +116,55 @@ impl<W: AsyncWrite + Unpin + Send> ArchiveWriter<W> {
     }
 }
 
+/// A member as written: its manifest entry, and what a record check found.
+pub(crate) struct WrittenMember {
+    pub(crate) manifest: MemberManifest,
+    pub(crate) problems: Vec<String>,
+}
+
+/// Records that would not decode, listed up to this many per member.
+const MAX_LISTED_PROBLEMS: usize = 20;
+
+/// Decodes every record of a member with its type while it is written.
+struct RecordCheck<'a> {
+    info_name: &'static str,
+    member: String,
+    decode: &'a TypeInfo,
+    problems: Vec<String>,
+    failures: u64,
+}
+
+impl RecordCheck<'_> {
+    fn check(&mut self, first_line: u64, lines: &[u8]) {
+        let lines = lines.strip_suffix(b"\n").unwrap_or(lines);
+        for (number, line) in (first_line..).zip(lines.split(|b| *b == b'\n')) {
+            let decoded = std::str::from_utf8(line)
+                .map_err(|e| e.to_string())
+                .and_then(|line| self.decode.decode(line).map_err(|e| e.to_string()));
+            if let Err(reason) = decoded {
+                self.failures += 1;
+                if self.problems.len() < MAX_LISTED_PROBLEMS {
+                    self.problems.push(format!(
+                        "line {number} of {} does not decode into `{}` and would not restore: {reason}",
+                        self.member, self.info_name
+                    ));
+                }
+            }
+        }
+    }
+
+    fn report(mut self) -> Vec<String> {
+        let unlisted = self.failures - self.problems.len() as u64;
+        if unlisted > 0 {
+            self.problems.push(format!(
+                "... and {unlisted} more records of {} that would not restore",
+                self.member
+            ));
+        }
+        self.problems
+    }
+}
+
 /// Reads a stream of JSON-line batches, hashing and counting what it hands
 /// out.
 struct RecordReader<'a> {
@@ -114,6 +177,7 @@ struct RecordReader<'a> {
     hasher: Sha256,
     records: u64,
     bytes: u64,
+    check: Option<RecordCheck<'a>>,
 }
 
 impl<'a> RecordReader<'a> {
@@ -130,11 +194,15 @@ impl<'a> RecordReader<'a> {
             hasher: Sha256::new(),
             records: 0,
             bytes: 0,
+            check: None,
         }
     }
 
     fn accept(&mut self, batch: LineBatch) {
         let batch_records = batch.records();
+        if let Some(check) = &mut self.check {
+            check.check(self.records + 1, batch.lines());
+        }
         self.records += batch_records;
         self.chunk = batch.into_lines();
         self.position = 0;

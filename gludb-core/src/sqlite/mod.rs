@@ -66,6 +66,9 @@ pub struct Sqlite {
 struct Inner {
     location: Location,
     description: String,
+    /// Device and inode of the file when it was opened: a snapshot or a
+    /// restore must reach that file, not whatever is at the path now.
+    file_id: Option<(u64, u64)>,
     /// `None` once closed.
     worker: Mutex<Option<Worker>>,
 }
@@ -89,10 +92,15 @@ impl Sqlite {
 
     async fn start(location: Location, description: String) -> Result<Sqlite> {
         let worker = open_worker(&location, &description, Mode::Main).await?;
+        let file_id = match &location {
+            Location::File(path) => file_id(path),
+            Location::Memory(_) => None,
+        };
         Ok(Sqlite {
             inner: Arc::new(Inner {
                 location,
                 description,
+                file_id,
                 worker: Mutex::new(Some(worker)),
             }),
         })
@@ -110,9 +118,26 @@ impl Sqlite {
     }
 
     /// A new connection of its own (for a snapshot or a restore), refused
-    /// once the database is closed.
+    /// once the database is closed, and refused if the file at the path is
+    /// no longer the file the database was opened from: a backup of a
+    /// moved or deleted database must not read (or create) an empty one.
     async fn own_connection(&self, mode: Mode) -> Result<Worker> {
         self.worker()?;
+        if let Location::File(path) = &self.inner.location {
+            let problem = match (file_id(path), self.inner.file_id) {
+                (None, _) => Some("no longer exists (was it moved or deleted?)"),
+                (Some(now), Some(opened)) if now != opened => {
+                    Some("is no longer the file this database was opened from (was it moved or replaced?)")
+                }
+                _ => None,
+            };
+            if let Some(problem) = problem {
+                return Err(Error::DatabaseFile {
+                    database: self.inner.description.clone(),
+                    problem: problem.to_owned(),
+                });
+            }
+        }
         open_worker(&self.inner.location, &self.inner.description, mode).await
     }
 }
@@ -133,9 +158,35 @@ async fn open_worker(location: &Location, description: &str, mode: Mode) -> Resu
     .await
 }
 
+/// The (device, inode) of the file at `path`, where the platform has them.
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    let metadata = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some((metadata.dev(), metadata.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        // Without inode numbers, only "the file exists" can be checked.
+        let _ = metadata;
+        Some((0, 0))
+    }
+}
+
 fn open_connection(location: &Location, mode: Mode) -> rusqlite::Result<Connection> {
     let conn = match location {
-        Location::File(path) => Connection::open(path)?,
+        Location::File(path) => match mode {
+            Mode::Main => Connection::open(path)?,
+            // A snapshot or a restore works on the application's file:
+            // never create one.
+            Mode::Snapshot | Mode::Restore => Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_URI
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?,
+        },
         Location::Memory(uri) => Connection::open_with_flags(
             uri,
             OpenFlags::SQLITE_OPEN_READ_WRITE

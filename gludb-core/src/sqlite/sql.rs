@@ -179,9 +179,13 @@ pub(crate) fn delete(conn: &Connection, table: &str, id: &str) -> rusqlite::Resu
     Ok(changed > 0)
 }
 
+/// Whether the table exists. SQLite's table names are case-insensitive
+/// (`casenote` and `CaseNote` are one table), so the lookup is too.
 pub(crate) fn table_exists(conn: &Connection, table: &str) -> rusqlite::Result<bool> {
-    conn.prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")?
-        .exists([table])
+    conn.prepare_cached(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1 COLLATE NOCASE",
+    )?
+    .exists([table])
 }
 
 pub(crate) fn count(conn: &Connection, table: &str) -> rusqlite::Result<u64> {

@@ -1,0 +1,312 @@
+//! What interrupted backups leave behind, and cleaning it up.
+//!
+//! A run that is killed (`kill -9`, a runtime shut down mid-run, a machine
+//! that loses power) cannot abort its own upload. On S3 its multipart
+//! upload stays open, invisible to listings, its parts billed until it is
+//! aborted; on a `file://` destination object_store's staging file
+//! `<key>#<n>` stays next to where the backup would have been. Neither is
+//! a backup, and neither is seen by `list` or `prune`.
+//!
+//! `object_store` has no call that lists multipart uploads, so for S3 this
+//! module sends `ListMultipartUploads` itself, signed with object_store's
+//! own SigV4 signer and sent with its HTTP client. Only uploads and files
+//! named like backups directly under the destination's prefix are
+//! reported: another application's uploads in the same bucket are not ours
+//! to abort. (S3 can also do this by itself: an
+//! `AbortIncompleteMultipartUpload` lifecycle rule on the bucket.)
+
+use std::{path::PathBuf, str::FromStr, time::Duration};
+
+use object_store::{
+    ClientConfigKey, ClientOptions,
+    aws::AwsAuthorizer,
+    client::{HttpConnector, HttpRequestBody, ReqwestConnector},
+    multipart::MultipartStore,
+    path::Path,
+};
+use serde::{Deserialize, Serialize};
+use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+
+use crate::{
+    BackupError, Result,
+    archive::BackupKey,
+    destination::{Connected, S3Access, StoreKind},
+    set,
+};
+
+/// What an interrupted backup left behind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Orphan {
+    /// The key the backup was being written to (prefix included).
+    pub key: String,
+    /// The backup set it belongs to.
+    pub set: String,
+    /// When the upload was started (S3) or the file last written.
+    #[serde(skip)]
+    pub started: Option<OffsetDateTime>,
+    /// What it is.
+    pub kind: OrphanKind,
+}
+
+/// The kinds of leftovers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub enum OrphanKind {
+    /// An S3 multipart upload neither completed nor aborted.
+    MultipartUpload {
+        /// The upload's id.
+        upload_id: String,
+    },
+    /// A `file://` staging file.
+    StagingFile {
+        /// Its path.
+        path: PathBuf,
+    },
+}
+
+/// What [`crate::Restore::clean_orphans`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct OrphanReport {
+    /// Aborted uploads and deleted staging files.
+    pub cleaned: Vec<Orphan>,
+    /// Left alone: younger than asked, or being written by this process.
+    pub kept: Vec<Orphan>,
+}
+
+/// The orphans under the destination's prefix, oldest first.
+pub(crate) async fn find(connected: &Connected) -> Result<Vec<Orphan>> {
+    let mut found = match &connected.kind {
+        StoreKind::S3(access) => multipart_uploads(connected, access).await?,
+        StoreKind::Local(dir) => staging_files(connected, dir)?,
+        // No other store leaves anything object_store could tell us about.
+        StoreKind::Other => Vec::new(),
+    };
+    found.sort_by(|a, b| a.started.cmp(&b.started).then_with(|| a.key.cmp(&b.key)));
+    Ok(found)
+}
+
+/// Cleans up the orphans older than `older_than`.
+pub(crate) async fn clean(connected: &Connected, older_than: Duration) -> Result<OrphanReport> {
+    let mut report = OrphanReport::default();
+    let now = OffsetDateTime::now_utc();
+    for orphan in find(connected).await? {
+        let recent = orphan.started.is_none_or(|started| now - started < older_than);
+        if recent || set::is_being_written(&connected.identity, &orphan.key) {
+            report.kept.push(orphan);
+            continue;
+        }
+        match (&orphan.kind, &connected.kind) {
+            (OrphanKind::MultipartUpload { upload_id }, StoreKind::S3(access)) => {
+                access
+                    .store
+                    .abort_multipart(&Path::from(orphan.key.as_str()), upload_id)
+                    .await
+                    .map_err(|e| {
+                        BackupError::store(
+                            &connected.description,
+                            &format!("aborting the upload of {}", orphan.key),
+                            e,
+                        )
+                    })?;
+            }
+            (OrphanKind::StagingFile { path }, _) => match std::fs::remove_file(path) {
+                Ok(()) => {}
+                // Finished or removed meanwhile: nothing left to clean.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(BackupError::io(
+                        &format!("deleting the staging file {}", path.display()),
+                        e,
+                    ));
+                }
+            },
+            _ => continue,
+        }
+        tracing::info!(key = %orphan.key, "cleaned up what an interrupted backup left");
+        report.cleaned.push(orphan);
+    }
+    Ok(report)
+}
+
+/// The set of a key directly under the destination's prefix that is named
+/// like a backup.
+fn backup_set_of(connected: &Connected, key: &str) -> Option<String> {
+    let (parent, _) = key.rsplit_once('/').unwrap_or(("", key));
+    if parent != connected.prefix.as_ref() {
+        return None;
+    }
+    BackupKey::parse(key).map(|parsed| parsed.set().to_string())
+}
+
+/// `file://`: object_store stages a write to `<key>` in `<key>#<n>`.
+fn staging_files(connected: &Connected, dir: &std::path::Path) -> Result<Vec<Orphan>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(BackupError::io(
+                &format!("listing {}", dir.display()),
+                e,
+            ));
+        }
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        let Some((key, counter)) = name.rsplit_once('#') else {
+            continue;
+        };
+        if counter.is_empty() || !counter.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Some(set) = backup_set_of(connected, key) else {
+            continue;
+        };
+        let started = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .map(OffsetDateTime::from);
+        found.push(Orphan {
+            key: key.to_owned(),
+            set,
+            started,
+            kind: OrphanKind::StagingFile { path: entry.path() },
+        });
+    }
+    Ok(found)
+}
+
+/// `ListMultipartUploadsResult`, as far as we read it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UploadListing {
+    #[serde(default)]
+    is_truncated: bool,
+    #[serde(default)]
+    next_key_marker: Option<String>,
+    #[serde(default)]
+    next_upload_id_marker: Option<String>,
+    #[serde(default, rename = "Upload")]
+    uploads: Vec<UploadEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UploadEntry {
+    key: String,
+    upload_id: String,
+    #[serde(default)]
+    initiated: Option<String>,
+}
+
+/// Every open multipart upload named like a backup under the prefix.
+async fn multipart_uploads(connected: &Connected, access: &S3Access) -> Result<Vec<Orphan>> {
+    let failed = |e: object_store::Error| {
+        BackupError::store(
+            &connected.description,
+            "listing unfinished multipart uploads",
+            e,
+        )
+    };
+    let prefix = match connected.prefix.as_ref() {
+        "" => String::new(),
+        prefix => format!("{prefix}/"),
+    };
+    let mut options = ClientOptions::new().with_allow_http(access.bucket_url.starts_with("http:"));
+    for (key, value) in &access.client_options {
+        if let Ok(key) = ClientConfigKey::from_str(key) {
+            options = options.with_config(key, value);
+        }
+    }
+    let client = ReqwestConnector::default()
+        .connect(&options)
+        .map_err(failed)?;
+    let credential = access
+        .store
+        .credentials()
+        .get_credential()
+        .await
+        .map_err(failed)?;
+    let mut markers: Option<(String, String)> = None;
+    let mut found = Vec::new();
+    loop {
+        let mut url = url::Url::parse(&format!("{}?uploads", access.bucket_url))
+            .map_err(|e| generic_error(e.to_string()))
+            .map_err(failed)?;
+        url.query_pairs_mut().append_pair("prefix", &prefix);
+        if let Some((key, upload)) = &markers {
+            url.query_pairs_mut()
+                .append_pair("key-marker", key)
+                .append_pair("upload-id-marker", upload);
+        }
+        let mut request = http::Request::builder()
+            .method(http::Method::GET)
+            .uri(url.as_str())
+            .body(HttpRequestBody::empty())
+            .map_err(|e| generic_error(e.to_string()))
+            .map_err(failed)?;
+        AwsAuthorizer::new(&credential, "s3", &access.region)
+            .try_authorize(&mut request, None)
+            .map_err(failed)?;
+        let response = client
+            .execute(request)
+            .await
+            .map_err(|e| failed(generic_error(e.to_string())))?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .bytes()
+            .await
+            .map_err(|e| failed(generic_error(e.to_string())))?;
+        if !status.is_success() {
+            let text = String::from_utf8_lossy(&body);
+            let error = generic_error(format!("the server answered {status}: {text}"));
+            return Err(match status.as_u16() {
+                401 | 403 => BackupError::AccessDenied {
+                    destination: connected.description.clone(),
+                    context: "listing unfinished multipart uploads".into(),
+                    source: error,
+                },
+                _ => failed(error),
+            });
+        }
+        let text = String::from_utf8_lossy(&body);
+        let listing: UploadListing = quick_xml::de::from_str(&text)
+            .map_err(|e| failed(generic_error(format!("unreadable upload listing: {e}"))))?;
+        for upload in listing.uploads {
+            let Some(set) = backup_set_of(connected, &upload.key) else {
+                continue;
+            };
+            let started = upload
+                .initiated
+                .as_deref()
+                .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok());
+            found.push(Orphan {
+                key: upload.key,
+                set,
+                started,
+                kind: OrphanKind::MultipartUpload {
+                    upload_id: upload.upload_id,
+                },
+            });
+        }
+        match (
+            listing.is_truncated,
+            listing.next_key_marker,
+            listing.next_upload_id_marker,
+        ) {
+            (true, Some(key), Some(upload)) => markers = Some((key, upload)),
+            _ => return Ok(found),
+        }
+    }
+}
+
+fn generic_error(message: String) -> object_store::Error {
+    object_store::Error::Generic {
+        store: "S3",
+        source: message.into(),
+    }
+}
