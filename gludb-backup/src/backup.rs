@@ -45,9 +45,7 @@ impl Tuning {
         {
             return Err(BackupError::InvalidOption {
                 option: "part size",
-                reason: format!(
-                    "{size} bytes is outside S3's limits for a part (5 MiB to 5 GiB)"
-                ),
+                reason: format!("{size} bytes is outside S3's limits for a part (5 MiB to 5 GiB)"),
             });
         }
         if !(1..=MAX_UPLOAD_CONCURRENCY).contains(&self.upload_concurrency) {

@@ -490,7 +490,11 @@ mod tests {
         let a = Destination::from_url("memory://shared-test/x").unwrap();
         let b = Destination::from_url("memory://shared-test/y").unwrap();
         let c = Destination::from_url("memory://other-test").unwrap();
-        let (a, b, c) = (a.connect().unwrap(), b.connect().unwrap(), c.connect().unwrap());
+        let (a, b, c) = (
+            a.connect().unwrap(),
+            b.connect().unwrap(),
+            c.connect().unwrap(),
+        );
         assert!(Arc::ptr_eq(&a.store, &b.store));
         assert!(!Arc::ptr_eq(&a.store, &c.store));
         assert_ne!(a.identity, b.identity);

@@ -90,7 +90,9 @@ pub(crate) async fn clean(connected: &Connected, older_than: Duration) -> Result
     let mut report = OrphanReport::default();
     let now = OffsetDateTime::now_utc();
     for orphan in find(connected).await? {
-        let recent = orphan.started.is_none_or(|started| now - started < older_than);
+        let recent = orphan
+            .started
+            .is_none_or(|started| now - started < older_than);
         if recent || set::is_being_written(&connected.identity, &orphan.key) {
             report.kept.push(orphan);
             continue;
@@ -144,10 +146,7 @@ fn staging_files(connected: &Connected, dir: &std::path::Path) -> Result<Vec<Orp
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => {
-            return Err(BackupError::io(
-                &format!("listing {}", dir.display()),
-                e,
-            ));
+            return Err(BackupError::io(&format!("listing {}", dir.display()), e));
         }
     };
     let mut found = Vec::new();

@@ -230,13 +230,10 @@ impl Run {
             }),
         };
         let outcome = match outcome {
-            Ok(written) => self
-                .complete(&mut upload)
-                .await
-                .map(|()| Written {
-                    sent: upload.bytes_sent(),
-                    ..written
-                }),
+            Ok(written) => self.complete(&mut upload).await.map(|()| Written {
+                sent: upload.bytes_sent(),
+                ..written
+            }),
             Err(e) => Err(e),
         };
         if outcome.is_err()

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use object_store::{
-    MultipartUpload, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
-    WriteMultipart, path::Path,
+    MultipartUpload, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart,
+    path::Path,
 };
 use tokio::task::JoinHandle;
 
@@ -38,7 +38,10 @@ enum State {
     /// The multipart upload is being created on its own task (so dropping
     /// a caller mid-request cannot lose the upload id), with what was
     /// buffered.
-    Creating(JoinHandle<object_store::Result<Box<dyn MultipartUpload>>>, Vec<Bytes>),
+    Creating(
+        JoinHandle<object_store::Result<Box<dyn MultipartUpload>>>,
+        Vec<Bytes>,
+    ),
     /// Parts are being uploaded.
     Multipart(WriteMultipart),
     /// Completed or aborted.
@@ -146,7 +149,11 @@ impl Upload {
                     mode: PutMode::Create,
                     ..PutOptions::default()
                 };
-                match self.store.put_opts(&self.path, payload.clone(), create).await {
+                match self
+                    .store
+                    .put_opts(&self.path, payload.clone(), create)
+                    .await
+                {
                     // A store that cannot create conditionally: the key is
                     // unique by construction (see `archive::key`).
                     Err(object_store::Error::NotImplemented { .. }) => {

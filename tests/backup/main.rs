@@ -212,21 +212,6 @@ async fn backup_to_s3_holds_every_record_verbatim() {
     assert!(!format!("{report:?} {backup:?}").contains(SECRET_KEY));
 }
 
-/// 48 records of 256 KiB of noise, ~12 MB that compresses to ~9 MB: two
-/// 5 MiB parts at least, so a backup of them goes multipart.
-async fn save_incompressible_blobs(dbs: &gludb::Databases) {
-    BlobData::ensure_table(dbs).await.unwrap();
-    for i in 0..48 {
-        BlobData {
-            noise: noise(i, 256 * 1024),
-            ..Default::default()
-        }
-        .save(dbs)
-        .await
-        .unwrap();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_backup_goes_multipart_and_completes() {
     let server = s3_server();
@@ -607,7 +592,11 @@ async fn a_class_whose_table_was_never_created_backs_up_empty_with_a_warning() {
     assert_eq!(record_counts(&report), [("EmptyData--EmptyTest", 0)]);
     assert!(report.classes[0].table_missing);
     assert!(!report.is_clean());
-    assert!(report.warnings[0].contains("EmptyTest"), "{:?}", report.warnings);
+    assert!(
+        report.warnings[0].contains("EmptyTest"),
+        "{:?}",
+        report.warnings
+    );
     let runs = history(&db.dbs).await;
     assert_eq!(runs[0].status, BackupStatus::CompletedWithWarnings);
     assert_eq!(runs[0].warnings, report.warnings);

@@ -4,7 +4,14 @@
 // Shared by several test binaries: each uses only part of it.
 #![allow(dead_code)]
 
-use std::{collections::BTreeMap, io::Read, path::Path};
+use std::{
+    collections::BTreeMap,
+    fs::File,
+    io::{Read, Write},
+    path::Path,
+};
+
+use flate2::write::GzEncoder;
 
 use futures_util::TryStreamExt;
 use gludb::{
@@ -15,7 +22,7 @@ use gludb::{
 use gludb_testkit::S3Server;
 use sha2::{Digest, Sha256};
 
-use crate::models::{ComplexData, InheritedData, SimpleData};
+use crate::models::{BlobData, ComplexData, InheritedData, SimpleData};
 
 pub const ACCESS_KEY: &str = "AKIDGLUDBTEST";
 pub const SECRET_KEY: &str = "gludb-test-secret-5f0c2a";
@@ -67,6 +74,21 @@ pub async fn save_simple_records(
         ids.push(record.id);
     }
     ids
+}
+
+/// 48 records of 256 KiB of noise, ~12 MB that compresses to ~9 MB: two
+/// 5 MiB parts at least, so a backup of them goes multipart.
+pub async fn save_incompressible_blobs(dbs: &gludb::Databases) {
+    BlobData::ensure_table(dbs).await.unwrap();
+    for i in 0..48 {
+        BlobData {
+            noise: noise(i, 256 * 1024),
+            ..Default::default()
+        }
+        .save(dbs)
+        .await
+        .unwrap();
+    }
 }
 
 pub fn s3_server() -> S3Server {
@@ -197,4 +219,25 @@ pub fn noise(seed: u64, len: usize) -> String {
     }
     out.truncate(len);
     out
+}
+
+/// Writes a gzip'd tar under `name` whose entries `add` appends (with the
+/// `tar` crate): crafted and hostile archives differ only in their entries.
+pub fn write_tar(dir: &Path, name: &str, add: impl FnOnce(&mut tar::Builder<GzEncoder<File>>)) {
+    let file = File::create(dir.join(name)).unwrap();
+    let mut tar = tar::Builder::new(GzEncoder::new(file, flate2::Compression::default()));
+    add(&mut tar);
+    tar.into_inner().unwrap().finish().unwrap().flush().unwrap();
+}
+
+/// Writes `members` as a gzip'd tar of plain files under `name`.
+pub fn write_archive(dir: &Path, name: &str, members: &[(&str, &[u8])]) {
+    write_tar(dir, name, |tar| {
+        for (member, data) in members {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            tar.append_data(&mut header, member, *data).unwrap();
+        }
+    });
 }

@@ -6,9 +6,8 @@ mod models;
 #[path = "../backup/support.rs"]
 mod support;
 
-use std::{collections::BTreeMap, fs::File, io::Write, path::Path};
+use std::{collections::BTreeMap, path::Path};
 
-use flate2::write::GzEncoder;
 use futures_util::TryStreamExt;
 use gludb::{
     Databases, Error, Storable,
@@ -195,27 +194,6 @@ async fn list_is_newest_first_and_skips_other_objects() {
         listed[0].size,
         std::fs::metadata(dir.path().join(&second)).unwrap().len()
     );
-}
-
-/// Writes a gzip'd tar under `name` whose entries `add` appends (with the
-/// `tar` crate): crafted and hostile archives differ only in their entries.
-fn write_tar(dir: &Path, name: &str, add: impl FnOnce(&mut tar::Builder<GzEncoder<File>>)) {
-    let file = File::create(dir.join(name)).unwrap();
-    let mut tar = tar::Builder::new(GzEncoder::new(file, flate2::Compression::default()));
-    add(&mut tar);
-    tar.into_inner().unwrap().finish().unwrap().flush().unwrap();
-}
-
-/// Writes `members` as a gzip'd tar of plain files under `name`.
-fn write_archive(dir: &Path, name: &str, members: &[(&str, &[u8])]) {
-    write_tar(dir, name, |tar| {
-        for (member, data) in members {
-            let mut header = tar::Header::new_gnu();
-            header.set_size(data.len() as u64);
-            header.set_mode(0o644);
-            tar.append_data(&mut header, member, *data).unwrap();
-        }
-    });
 }
 
 /// Asserts that `err` is an archive error whose source matches the

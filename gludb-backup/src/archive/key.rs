@@ -68,7 +68,9 @@ impl SetName {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
-            return Err(invalid("only ASCII letters, digits, `-` and `_` are allowed"));
+            return Err(invalid(
+                "only ASCII letters, digits, `-` and `_` are allowed",
+            ));
         }
         if name.len() > MAX_SET_NAME {
             return Err(invalid("it is longer than 64 bytes"));
@@ -172,9 +174,7 @@ impl BackupKey {
             });
         }
         let (rest, run) = match stem.rsplit_once("Z-") {
-            Some((rest, run))
-                if run.len() == 8 && run.bytes().all(|b| b.is_ascii_hexdigit()) =>
-            {
+            Some((rest, run)) if run.len() == 8 && run.bytes().all(|b| b.is_ascii_hexdigit()) => {
                 (rest, Some(run.to_owned()))
             }
             _ => (stem.strip_suffix('Z')?, None),

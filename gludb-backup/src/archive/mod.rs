@@ -15,8 +15,8 @@ mod manifest;
 mod reader;
 mod writer;
 
-pub use key::{BackupKey, DEFAULT_SET, SetName};
 pub(crate) use key::next_run_time;
+pub use key::{BackupKey, DEFAULT_SET, SetName};
 pub use manifest::{FORMAT, FORMAT_VERSION, MANIFEST_NAME, Manifest, MemberManifest};
 pub use reader::{ArchiveError, ArchiveReader, Limits, Member, MemberDigest};
 pub(crate) use writer::ArchiveWriter;

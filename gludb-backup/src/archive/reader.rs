@@ -290,7 +290,7 @@ impl<R: AsyncBufRead + Unpin + Send + 'static> Member<R> {
     /// at the end of the member.
     pub async fn next_line(&mut self) -> Result<Option<(u64, &str)>, ArchiveError> {
         self.line.clear();
-        let limit = self.max_line as u64 + 1;
+        let limit = (self.max_line as u64).saturating_add(1);
         let read = (&mut self.reader)
             .take(limit)
             .read_until(b'\n', &mut self.line)
@@ -368,7 +368,7 @@ async fn read_bounded<T: tokio::io::AsyncRead + Unpin>(
 ) -> Result<Option<Vec<u8>>, ArchiveError> {
     let mut data = Vec::new();
     reader
-        .take(max as u64 + 1)
+        .take((max as u64).saturating_add(1))
         .read_to_end(&mut data)
         .await
         .map_err(ArchiveError::Corrupt)?;

@@ -78,7 +78,11 @@ impl<W: AsyncWrite + Unpin + Send> ArchiveWriter<W> {
                 ),
             });
         }
-        let problems = reader.check.take().map(RecordCheck::report).unwrap_or_default();
+        let problems = reader
+            .check
+            .take()
+            .map(RecordCheck::report)
+            .unwrap_or_default();
         Ok(WrittenMember {
             manifest: MemberManifest {
                 name,

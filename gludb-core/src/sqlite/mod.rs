@@ -126,9 +126,9 @@ impl Sqlite {
         if let Location::File(path) = &self.inner.location {
             let problem = match (file_id(path), self.inner.file_id) {
                 (None, _) => Some("no longer exists (was it moved or deleted?)"),
-                (Some(now), Some(opened)) if now != opened => {
-                    Some("is no longer the file this database was opened from (was it moved or replaced?)")
-                }
+                (Some(now), Some(opened)) if now != opened => Some(
+                    "is no longer the file this database was opened from (was it moved or replaced?)",
+                ),
                 _ => None,
             };
             if let Some(problem) = problem {
