@@ -53,6 +53,9 @@ pub fn parse_timestamp(text: &str) -> Option<time::OffsetDateTime> {
 
 /// The JSON text stored for `object`: its fields, `id`, and both timestamps
 /// set to `now` (the backend keeps an existing record's `_create_date`).
+///
+/// Fails with [`Error::Encode`] if the text would not decode back into `T`
+/// (see [`check_reads_back`]), so nothing unreadable is ever stored.
 pub(crate) fn encode<T: Storable>(object: &T, now: &str) -> Result<String> {
     let type_name = T::type_info().type_name();
     let encode_error = |reason: String| Error::Encode {
@@ -68,7 +71,34 @@ pub(crate) fn encode<T: Storable>(object: &T, now: &str) -> Result<String> {
     fields.insert("id".into(), Value::String(object.id().to_owned()));
     fields.insert("_create_date".into(), Value::String(now.to_owned()));
     fields.insert("_last_update".into(), Value::String(now.to_owned()));
-    serde_json::to_string(&fields).map_err(|e| encode_error(e.to_string()))
+    let text = serde_json::to_string(&fields).map_err(|e| encode_error(e.to_string()))?;
+    check_reads_back::<T>(&text).map_err(encode_error)?;
+    Ok(text)
+}
+
+/// Decodes `text` into `T` exactly as every reader does (`find_*`, restore),
+/// and says why it failed, if it did.
+///
+/// serde_json writes values it cannot read: NaN and infinite floats become
+/// `null`, and nothing limits the nesting it writes while it reads at most
+/// 128 levels. Such a record would fail every read, and a backup copying it
+/// could never be restored, so `save` refuses it instead. The cost is one
+/// decode of the record per save, the same as reading it once.
+fn check_reads_back<T: Storable>(text: &str) -> std::result::Result<(), String> {
+    let Err(e) = serde_json::from_str::<T>(text) else {
+        return Ok(());
+    };
+    // serde_json's messages say what failed, not why the value was written
+    // that way; name the two known causes when the message matches one.
+    let message = e.to_string();
+    let hint = if message.starts_with("invalid type: null") {
+        " (serde_json writes NaN or infinite floats as null)"
+    } else if message.starts_with("recursion limit exceeded") {
+        " (serde_json reads JSON nested at most 128 levels deep)"
+    } else {
+        ""
+    };
+    Err(format!("the value would not read back: {message}{hint}"))
 }
 
 #[cfg(test)]

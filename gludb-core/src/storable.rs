@@ -62,6 +62,21 @@ pub trait Storable: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// Inserts or updates the object. An empty id is replaced by a new one
     /// first; `_last_update` is set to now and `_create_date` is kept from the
     /// stored record (set to now for a new one).
+    ///
+    /// Before writing, the exact JSON text about to be stored is decoded back
+    /// into `Self`, as every read and restore will decode it. If that fails,
+    /// nothing is written (an existing record keeps its old value) and `save`
+    /// returns [`Error::Encode`] saying "the value would not read back: ...".
+    /// This refuses, for example, an `f64` that is NaN or infinite (serde_json
+    /// writes it as `null`) and JSON nested deeper than serde_json's read limit
+    /// of 128 levels. Without the check such a record would fail every read,
+    /// and make any backup holding it impossible to restore. The check costs one
+    /// decode of the record per save, the same as reading it once.
+    ///
+    /// It cannot see a value that decodes into something else: a NaN in an
+    /// `Option<f64>` is stored as `null` and reads back as `None`.
+    ///
+    /// The id is assigned before the check, so a refused new object keeps it.
     fn save(&mut self, dbs: &Databases) -> impl Future<Output = Result<()>> + Send {
         async move {
             let (db, spec) = dbs.resolve(Self::type_info())?;

@@ -1,7 +1,8 @@
 //! The derive input reduced to what the macro needs: the type's name, its
-//! generics, its `#[gludb(...)]` attributes and its named fields.
+//! generics, its `#[gludb(...)]` attributes and its named fields (with the
+//! keys their `#[serde(...)]` attributes give them).
 
-use crate::attr::{self, Attrs};
+use crate::attr::{self, Attrs, SerdeField};
 use crate::valid::Errors;
 use quote::quote;
 use syn::{Data, DeriveInput, Error, Fields, Generics, Ident, Type};
@@ -26,6 +27,8 @@ pub struct Field<'a> {
     pub ident: &'a Ident,
     /// The field's type, where a wrong `id` type is reported.
     pub ty: &'a Type,
+    /// The JSON keys its `#[serde(...)]` attributes give it.
+    pub serde: SerdeField,
 }
 
 impl<'a> Input<'a> {
@@ -60,6 +63,7 @@ fn named_fields<'a>(node: &'a DeriveInput, errors: &mut Errors) -> Option<Vec<Fi
                         field.ident.as_ref().map(|ident| Field {
                             ident,
                             ty: &field.ty,
+                            serde: attr::serde_field(&field.attrs),
                         })
                     })
                     .collect();

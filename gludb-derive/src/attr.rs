@@ -173,3 +173,86 @@ fn list_value<T: syn::parse::Parse>(meta: &ParseNestedMeta, expected: &str) -> R
     let items = Punctuated::<T, Token![,]>::parse_terminated(&content)?;
     Ok(items.into_iter().collect())
 }
+
+/// What a field's `#[serde(...)]` attributes say about the JSON keys it is
+/// written under and read from, as far as the reserved-key check needs.
+///
+/// Everything else in `#[serde(...)]`, and any syntax error there, is left
+/// to serde's own derive, which reports it.
+pub struct SerdeField {
+    /// False for `skip`, `skip_serializing` and `flatten`: nothing is written
+    /// under the field's own key, so gludb cannot overwrite it.
+    pub written: bool,
+    /// `rename = "..."` or `rename(serialize = "...")` replaces the field's
+    /// name as the key it is written under.
+    pub renamed_ser: bool,
+    /// `rename = "..."` or `rename(deserialize = "...")` replaces the field's
+    /// name as the key it is read from.
+    pub renamed_de: bool,
+    /// Every key given by `rename` or `alias`, kept as literals so errors can
+    /// point at them.
+    pub keys: Vec<LitStr>,
+}
+
+/// Reads the `#[serde(...)]` attributes of one field.
+pub fn serde_field(attrs: &[Attribute]) -> SerdeField {
+    let mut out = SerdeField {
+        written: true,
+        renamed_ser: false,
+        renamed_de: false,
+        keys: Vec::new(),
+    };
+    for attr in attrs {
+        if attr.path().is_ident("serde") {
+            // A syntax error is serde's to report; what was read before it
+            // is kept.
+            let _ = attr.parse_nested_meta(|meta| parse_serde_key(&meta, &mut out));
+        }
+    }
+    out
+}
+
+/// Parses one `key ...` entry of a field's `#[serde(...)]` list.
+fn parse_serde_key(meta: &ParseNestedMeta, out: &mut SerdeField) -> Result<()> {
+    if meta.path.is_ident("rename") {
+        if meta.input.peek(Token![=]) {
+            out.keys.push(meta.value()?.parse()?);
+            out.renamed_ser = true;
+            out.renamed_de = true;
+        } else {
+            // `rename(serialize = "...", deserialize = "...")`
+            meta.parse_nested_meta(|inner| {
+                if inner.path.is_ident("serialize") {
+                    out.renamed_ser = true;
+                } else if inner.path.is_ident("deserialize") {
+                    out.renamed_de = true;
+                } else {
+                    return skip_serde_value(&inner);
+                }
+                out.keys.push(inner.value()?.parse()?);
+                Ok(())
+            })?;
+        }
+    } else if meta.path.is_ident("alias") {
+        out.keys.push(meta.value()?.parse()?);
+    } else if meta.path.is_ident("skip")
+        || meta.path.is_ident("skip_serializing")
+        || meta.path.is_ident("flatten")
+    {
+        out.written = false;
+    } else {
+        skip_serde_value(meta)?;
+    }
+    Ok(())
+}
+
+/// Consumes the value of a serde key this macro does not need, whatever its
+/// form: `key`, `key = value` or `key(...)`.
+fn skip_serde_value(meta: &ParseNestedMeta) -> Result<()> {
+    if meta.input.peek(Token![=]) {
+        meta.value()?.parse::<syn::Expr>()?;
+    } else if meta.input.peek(token::Paren) {
+        meta.input.parse::<proc_macro2::TokenTree>()?;
+    }
+    Ok(())
+}

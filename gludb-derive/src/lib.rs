@@ -20,6 +20,13 @@
 //! - `bases(PathA, PathB, ...)`: other `Storable` types this one "inherits" from;
 //! - `indexes(name, ...)`: methods `fn name(&self) -> impl ToString` whose values are indexed;
 //! - `crate = "path"`: where the runtime lives (default `::gludb`).
+//!
+//! gludb writes the keys `id`, `_create_date` and `_last_update` into every
+//! record itself, so no field may be written under or read from
+//! `_create_date` or `_last_update`, whether by its name or by
+//! `#[serde(rename = ...)]` / `#[serde(alias = ...)]`. Only the `id` field may
+//! use `id`. A field that is never written (`#[serde(skip_serializing)]`)
+//! may read these keys.
 
 mod ast;
 mod attr;

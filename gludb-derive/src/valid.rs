@@ -16,6 +16,10 @@ const MAX_SQL_NAME_LEN: usize = 63;
 /// Index names that clash with the columns every table has.
 const RESERVED_INDEX_NAMES: [&str; 2] = ["id", "value"];
 
+/// The keys besides `id` that gludb writes into every record itself (see
+/// `encode` in gludb-core's `record.rs`), overwriting a field's value.
+const TIMESTAMP_KEYS: [&str; 2] = ["_create_date", "_last_update"];
+
 /// Collects every error found, so one build shows them all.
 #[derive(Default)]
 pub struct Errors(Option<Error>);
@@ -43,6 +47,7 @@ pub fn check(input: &Input, errors: &mut Errors) {
     check_generics(input, errors);
     if let Some(fields) = &input.fields {
         check_id_field(input.ident, fields, errors);
+        check_reserved_keys(fields, errors);
     }
     check_table(input, errors);
     check_bases(input, errors);
@@ -86,6 +91,51 @@ fn check_id_field(ident: &Ident, fields: &[Field], errors: &mut Errors) {
             ));
         }
         Some(_) => {}
+    }
+}
+
+/// No field may use a key that gludb writes into every record itself: the
+/// data layer would overwrite its value on every save, without a word.
+///
+/// Both the key a field is written under and the keys it is read from count
+/// (a field read from `_last_update` would read the timestamp). A field that
+/// is not written (`skip`, `skip_serializing`, `flatten`) is fine: it can
+/// only read what gludb wrote.
+fn check_reserved_keys(fields: &[Field], errors: &mut Errors) {
+    for field in fields.iter().filter(|field| field.serde.written) {
+        let name = field.ident.unraw().to_string();
+        let serde = &field.serde;
+        let name_is_a_key = !(serde.renamed_ser && serde.renamed_de);
+        if name_is_a_key && TIMESTAMP_KEYS.contains(&name.as_str()) {
+            errors.push(Error::new(
+                field.ident.span(),
+                format!(
+                    "a Storable type cannot have a field named `{name}`: gludb writes the keys \
+                     `_create_date` and `_last_update` into every record itself, so the value \
+                     saved in this field would be replaced by a timestamp; rename the field, or \
+                     mark it `#[serde(skip_serializing)]` if it is only meant to read gludb's \
+                     timestamp"
+                ),
+            ));
+        }
+        for key in &serde.keys {
+            let key_name = key.value();
+            let holds = if TIMESTAMP_KEYS.contains(&key_name.as_str()) {
+                "`_create_date` and `_last_update` are set to timestamps on every save"
+            } else if key_name == "id" && name != "id" {
+                "it holds the record id, taken from the `id` field"
+            } else {
+                continue;
+            };
+            errors.push(Error::new(
+                key.span(),
+                format!(
+                    "`#[serde(...)]` gives field `{name}` the key `{key_name}`, which gludb \
+                     writes into every record itself ({holds}), so the field's value would be \
+                     lost; choose another key"
+                ),
+            ));
+        }
     }
 }
 
@@ -213,7 +263,104 @@ pub fn sql_name_problem(name: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::sql_name_problem;
+    use super::{Errors, check, sql_name_problem};
+    use crate::ast::Input;
+    use proc_macro2::TokenStream;
+    use quote::quote;
+    use syn::{DeriveInput, parse_quote};
+
+    /// The messages of every error the checks find in a struct holding `id`
+    /// and `field`.
+    fn errors_with(field: TokenStream) -> Vec<String> {
+        let node: DeriveInput = parse_quote! {
+            #[gludb(table = "T")]
+            struct T { id: String, #field }
+        };
+        let mut errors = Errors::default();
+        let input = Input::from_syn(&node, &mut errors);
+        check(&input, &mut errors);
+        match errors.finish() {
+            Ok(()) => Vec::new(),
+            Err(err) => err.into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn rejects_fields_using_gludbs_keys() {
+        let field_named = "a Storable type cannot have a field named";
+        let key_given = "which gludb writes into every record itself";
+        for (field, expected) in [
+            (quote!(_last_update: String), field_named),
+            (quote!(r#_create_date: String), field_named),
+            // Still read from its name.
+            (
+                quote!(#[serde(rename(serialize = "x"))] _last_update: String),
+                field_named,
+            ),
+            (
+                quote!(#[serde(skip_serializing_if = "str::is_empty")] _last_update: String),
+                field_named,
+            ),
+            (
+                quote!(#[serde(rename = "_last_update")] a: String),
+                key_given,
+            ),
+            (
+                quote!(#[serde(rename(serialize = "_create_date"))] a: String),
+                key_given,
+            ),
+            (
+                quote!(#[serde(rename(deserialize = "_last_update"))] a: String),
+                key_given,
+            ),
+            (
+                quote!(#[serde(alias = "_create_date")] a: String),
+                key_given,
+            ),
+            (quote!(#[serde(rename = "id")] a: String), key_given),
+            (
+                quote!(#[serde(default)] #[serde(bound(serialize = "T: X"), rename = "_last_update")] a: String),
+                key_given,
+            ),
+        ] {
+            let errors = errors_with(field.clone());
+            assert_eq!(errors.len(), 1, "{field}: {errors:?}");
+            assert!(errors[0].contains(expected), "{field}: {errors:?}");
+        }
+        // The `id` field itself must not be moved onto a timestamp either.
+        let node: DeriveInput = parse_quote! {
+            #[gludb(table = "T")]
+            struct T { #[serde(rename = "_create_date")] id: String }
+        };
+        let mut errors = Errors::default();
+        check(&Input::from_syn(&node, &mut errors), &mut errors);
+        let err = errors.finish().expect_err("id renamed to a timestamp key");
+        assert!(
+            err.to_string()
+                .contains("gives field `id` the key `_create_date`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn accepts_fields_that_keep_off_gludbs_keys() {
+        for field in [
+            quote!(last_update: String),
+            quote!(#[serde(skip_serializing)] _last_update: String),
+            quote!(#[serde(skip)] _create_date: String),
+            quote!(#[serde(flatten)] _create_date: std::collections::BTreeMap<String, u8>),
+            quote!(#[serde(rename = "updated")] _last_update: String),
+            quote!(#[serde(rename(serialize = "a", deserialize = "b"))] _last_update: String),
+            quote!(#[serde(skip_serializing, rename = "id")] read_only_id: String),
+            quote!(#[serde(default, with = "m", bound(serialize = "T: X"), rename = "ok")] a: String),
+            quote!(#[serde(serialize_with = "f", deserialize_with = "g", alias = "b")] a: String),
+            // Malformed: serde reports it, not this check.
+            quote!(#[serde(rename = 5)] a: String),
+            quote!(#[doc = "_last_update"] a: String),
+        ] {
+            assert_eq!(errors_with(field.clone()), Vec::<String>::new(), "{field}");
+        }
+    }
 
     #[test]
     fn accepts_sql_identifiers() {
