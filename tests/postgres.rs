@@ -170,7 +170,7 @@ async fn find_all_streams_5000_records_in_bounded_batches() {
     let open_cursors: i64 = observer
         .query_one(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
-             AND state = 'idle in transaction' AND query LIKE 'SELECT id, value::text FROM \"PgItem\" ORDER BY id%'",
+             AND state = 'idle in transaction' AND query LIKE 'SELECT id::text, value::text FROM \"pgitem\" ORDER BY id%'",
             &[],
         )
         .await
@@ -250,7 +250,7 @@ async fn dropped_snapshots_and_restores_leave_clean_connections() {
     }
     let observer = raw_client(&url).await;
     let ids: Vec<String> = observer
-        .query("SELECT id FROM \"PgItem\" ORDER BY id", &[])
+        .query("SELECT id FROM PgItem ORDER BY id", &[])
         .await
         .unwrap()
         .iter()
@@ -447,4 +447,574 @@ async fn connection_loss_is_a_typed_error_and_the_next_operation_reconnects() {
             .unwrap()
             .is_some()
     );
+}
+
+// ---------------------------------------------------------------------------
+// Tables of the original Python GLUDB: unquoted names (folded to lower
+// case), `id char(32)`, `value jsonb`.
+// ---------------------------------------------------------------------------
+
+/// The type whose table the original GLUDB created as `SimpleTest`, which
+/// PostgreSQL folded to `simpletest`.
+#[derive(Storable, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[gludb(table = "SimpleTest", indexes(name))]
+struct Simple {
+    id: String,
+    name: String,
+    age: u32,
+}
+
+impl Simple {
+    fn unsaved(name: &str, age: u32) -> Self {
+        Simple {
+            id: String::new(),
+            name: name.into(),
+            age,
+        }
+    }
+
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+}
+
+/// The DDL of the original GLUDB's `ensure_table`, verbatim (psycopg2
+/// sends it as is: the names are not quoted).
+async fn create_original_table(raw: &tokio_postgres::Client) {
+    raw.batch_execute(
+        "create table if not exists SimpleTest (id char(32) primary key,value jsonb,name text);\
+         create index if not exists SimpleTest_name_idx on SimpleTest(name);",
+    )
+    .await
+    .unwrap();
+}
+
+/// The `_create_date` the original wrote for every record here.
+const ORIGINAL_CREATED: &str = "UTC:2016-03-01T10:00:00.000000";
+
+/// A record saved as the original GLUDB's `save` does: its upsert, with
+/// the value as Python's `json.dumps` writes it.
+async fn insert_original(raw: &tokio_postgres::Client, id: &str, name: &str, age: u32) {
+    let value = format!(
+        r#"{{"id": "{id}", "name": "{name}", "age": {age}, "_create_date": "{ORIGINAL_CREATED}", "_last_update": "{ORIGINAL_CREATED}"}}"#
+    );
+    raw.execute(
+        "insert into SimpleTest (id,value,name) values ($1,$2::text::jsonb,$3) \
+         on conflict(id) do update set value = EXCLUDED.value,name = EXCLUDED.name;",
+        &[&id, &value, &name],
+    )
+    .await
+    .unwrap();
+}
+
+/// A 32-hex-digit id, like the original's.
+fn hex_id(n: u128) -> String {
+    format!(
+        "{:032x}",
+        n.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835)
+    )
+}
+
+/// The tables (relkind r/p) whose names fold to `lower`, sorted.
+async fn tables_named(raw: &tokio_postgres::Client, lower: &str) -> Vec<String> {
+    raw.query(
+        "SELECT relname::text FROM pg_class WHERE relkind IN ('r', 'p') \
+         AND lower(relname::text) = $1 ORDER BY relname::text COLLATE \"C\"",
+        &[&lower],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
+/// The indexes of table `real` (its exact name), sorted.
+async fn indexes_of(raw: &tokio_postgres::Client, real: &str) -> Vec<String> {
+    raw.query(
+        "SELECT i.relname::text FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid \
+         JOIN pg_class t ON t.oid = x.indrelid WHERE t.relname = $1 \
+         ORDER BY i.relname::text COLLATE \"C\"",
+        &[&real],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
+/// The JSON lines a snapshot yields for `table`.
+async fn snapshot_lines(snapshot: &mut Box<dyn gludb::Snapshot>, table: &str) -> Vec<String> {
+    let batches: Vec<_> = snapshot.records(table).try_collect().await.unwrap();
+    let bytes: Vec<u8> = batches.iter().flat_map(|b| b.lines().to_vec()).collect();
+    String::from_utf8(bytes)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_of_the_original_gludb_are_found_read_and_written() {
+    let Some(url) = shared_database("original_tables").await else {
+        return;
+    };
+    let raw = raw_client(&url).await;
+    create_original_table(&raw).await;
+    let (alice, bob) = (hex_id(1), hex_id(2));
+    insert_original(&raw, &alice, "Alice", 30).await;
+    insert_original(&raw, &bob, "Bob", 40).await;
+
+    let db = Postgres::connect(&url).await.unwrap();
+    let dbs = Databases::new(db.clone());
+
+    // Reads find the original's records.
+    let found = Simple::find_one(&dbs, &alice)
+        .await
+        .unwrap()
+        .expect("find_one finds a record the original saved");
+    assert_eq!(
+        found,
+        Simple {
+            id: alice.clone(),
+            name: "Alice".into(),
+            age: 30
+        }
+    );
+    let all: Vec<Simple> = Simple::find_all(&dbs).try_collect().await.unwrap();
+    let mut expected = vec![alice.clone(), bob.clone()];
+    expected.sort();
+    assert_eq!(
+        all.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
+        expected
+    );
+    let by_name = Simple::find_by_index(&dbs, "name", "Bob").await.unwrap();
+    assert_eq!(by_name.len(), 1);
+    assert_eq!(by_name[0].id, bob);
+
+    // ensure_table adopts the table: no second table, no second index.
+    Simple::ensure_table(&dbs).await.unwrap();
+    assert_eq!(tables_named(&raw, "simpletest").await, ["simpletest"]);
+    assert_eq!(
+        indexes_of(&raw, "simpletest").await,
+        ["simpletest_name_idx", "simpletest_pkey"]
+    );
+
+    // A save lands in the original table (jsonb value, char(32) id)...
+    let mut carol = Simple::unsaved("Carol", 50);
+    carol.save(&dbs).await.unwrap();
+    let row = raw
+        .query_one(
+            "SELECT value->>'name', name FROM simpletest WHERE id = $1",
+            &[&carol.id],
+        )
+        .await
+        .expect("the save is in the original table");
+    assert_eq!(row.get::<_, String>(0), "Carol");
+    assert_eq!(row.get::<_, String>(1), "Carol");
+    // ...and an update keeps the original's _create_date.
+    let mut older = found.clone();
+    older.age = 31;
+    older.save(&dbs).await.unwrap();
+    let row = raw
+        .query_one(
+            "SELECT value->>'_create_date', (value->>'age')::int FROM simpletest WHERE id = $1",
+            &[&alice],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), ORIGINAL_CREATED);
+    assert_eq!(row.get::<_, i32>(1), 31);
+    assert_eq!(Simple::find_one(&dbs, &alice).await.unwrap(), Some(older));
+
+    // A snapshot (what a backup reads) counts and reads them.
+    let mut snapshot = db.snapshot().await.unwrap();
+    let stats = snapshot.table_stats("SimpleTest").await.unwrap();
+    let lines = snapshot_lines(&mut snapshot, "SimpleTest").await;
+    snapshot.finish().await.unwrap();
+    assert!(stats.exists);
+    assert_eq!(stats.records, 3, "{stats:?}");
+    assert_eq!(lines.len(), 3);
+    assert_eq!(
+        stats.value_bytes,
+        lines.iter().map(|l| l.len() as u64).sum::<u64>()
+    );
+    let mut line_ids: Vec<String> = lines
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].to_string())
+        .collect();
+    line_ids.sort();
+    let mut all_ids: Vec<String> = [&alice, &bob, &carol.id]
+        .iter()
+        .map(|id| format!("\"{id}\""))
+        .collect();
+    all_ids.sort();
+    assert_eq!(line_ids, all_ids);
+
+    // A restore writes into it.
+    let spec = dbs.table_spec(Simple::type_info()).unwrap();
+    let dave = hex_id(4);
+    let mut tx = db.begin_restore().await.unwrap();
+    tx.ensure_table(&spec).await.unwrap();
+    assert_eq!(tx.count("SimpleTest").await.unwrap(), 3);
+    let row = Row {
+        id: dave.clone(),
+        value: format!(r#"{{"id":"{dave}","name":"Dave","age":60}}"#),
+        index_values: vec!["Dave".into()],
+    };
+    assert_eq!(
+        tx.write(&spec, vec![row], RestoreMode::Overwrite)
+            .await
+            .unwrap(),
+        1
+    );
+    tx.commit().await.unwrap();
+    let n: i64 = raw
+        .query_one("SELECT count(*) FROM simpletest", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 4);
+    let by_name = Simple::find_by_index(&dbs, "name", "Dave").await.unwrap();
+    assert_eq!(by_name.len(), 1);
+    assert_eq!(by_name[0].id, dave);
+
+    // Deleting works on it too; still one table.
+    assert!(carol.delete(&dbs).await.unwrap());
+    assert_eq!(Simple::find_one(&dbs, &carol.id).await.unwrap(), None);
+    assert_eq!(tables_named(&raw, "simpletest").await, ["simpletest"]);
+}
+
+/// Whatever gludb did, the two clashing tables hold what they held.
+async fn clashing_tables_state(raw: &tokio_postgres::Client) -> Vec<String> {
+    let mut state = tables_named(raw, "simpletest").await;
+    for table in ["\"SimpleTest\"", "simpletest"] {
+        for row in raw
+            .query(
+                &format!(
+                    "SELECT id::text || ' ' || value::text || ' ' || coalesce(name, '-') \
+                     FROM {table} ORDER BY id"
+                ),
+                &[],
+            )
+            .await
+            .unwrap()
+        {
+            state.push(format!("{table}: {}", row.get::<_, String>(0)));
+        }
+    }
+    state
+}
+
+fn assert_ambiguous<T: std::fmt::Debug>(what: &str, result: gludb::Result<T>) {
+    match result {
+        Err(Error::AmbiguousTable { table, candidates }) => {
+            assert_eq!(table, "SimpleTest", "{what}");
+            assert_eq!(candidates, ["SimpleTest", "simpletest"], "{what}");
+        }
+        other => panic!("{what}: expected AmbiguousTable, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_differing_only_in_case_are_refused_and_left_untouched() {
+    let Some(url) = shared_database("ambiguous_tables").await else {
+        return;
+    };
+    let raw = raw_client(&url).await;
+    create_original_table(&raw).await;
+    let alice = hex_id(1);
+    insert_original(&raw, &alice, "Alice", 30).await;
+    // And the same type's table as a quoted, mixed-case name.
+    raw.batch_execute(&format!(
+        r#"CREATE TABLE "SimpleTest" (id text COLLATE "C" PRIMARY KEY, value json NOT NULL, "name" text);
+           INSERT INTO "SimpleTest" VALUES ('{alice}', '{{"id":"{alice}","name":"Other","age":1}}', 'Other');"#
+    ))
+    .await
+    .unwrap();
+    let before = clashing_tables_state(&raw).await;
+    assert_eq!(before.len(), 4, "{before:?}");
+
+    let db = Postgres::connect(&url).await.unwrap();
+    let dbs = Databases::new(db.clone());
+    let err = Simple::ensure_table(&dbs).await.unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("\"SimpleTest\"") && message.contains("\"simpletest\""),
+        "the message names both tables: {message}"
+    );
+    assert_ambiguous("ensure_table", Err::<(), _>(err));
+    assert_ambiguous("save", Simple::unsaved("New", 1).save(&dbs).await);
+    let existing = Simple {
+        id: alice.clone(),
+        name: "Changed".into(),
+        age: 2,
+    };
+    assert_ambiguous("save over", existing.clone().save(&dbs).await);
+    assert_ambiguous("find_one", Simple::find_one(&dbs, &alice).await);
+    assert_ambiguous(
+        "find_by_index",
+        Simple::find_by_index(&dbs, "name", "Alice").await,
+    );
+    assert_ambiguous(
+        "find_all",
+        Simple::find_all(&dbs).next().await.expect("one item"),
+    );
+    assert_ambiguous("delete", existing.delete(&dbs).await);
+
+    let mut snapshot = db.snapshot().await.unwrap();
+    assert_ambiguous("table_stats", snapshot.table_stats("SimpleTest").await);
+    assert_ambiguous(
+        "records",
+        snapshot
+            .records("SimpleTest")
+            .next()
+            .await
+            .expect("one item"),
+    );
+    snapshot.finish().await.unwrap();
+
+    let spec = dbs.table_spec(Simple::type_info()).unwrap();
+    let mut tx = db.begin_restore().await.unwrap();
+    assert_ambiguous("restore ensure_table", tx.ensure_table(&spec).await);
+    assert_ambiguous("restore count", tx.count("SimpleTest").await);
+    let row = Row {
+        id: hex_id(9),
+        value: "{}".into(),
+        index_values: vec!["x".into()],
+    };
+    assert_ambiguous(
+        "restore write",
+        tx.write(&spec, vec![row], RestoreMode::Overwrite).await,
+    );
+    tx.commit().await.unwrap();
+
+    assert_eq!(clashing_tables_state(&raw).await, before, "nothing changed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_tables_are_folded_to_lower_case_and_mixed_case_ones_keep_working() {
+    let Some(url) = shared_database("table_case").await else {
+        return;
+    };
+    let raw = raw_client(&url).await;
+    // A table an earlier gludb-rs created: quoted, mixed case.
+    raw.batch_execute(
+        r#"CREATE TABLE "PgItem" (id text COLLATE "C" PRIMARY KEY, value json NOT NULL, "by_group" text);
+           CREATE INDEX "PgItem_by_group_idx" ON "PgItem" ("by_group");
+           INSERT INTO "PgItem" VALUES ('old', '{"id":"old","group":3,"payload":"old"}', '3');"#,
+    )
+    .await
+    .unwrap();
+    let db = Postgres::connect(&url).await.unwrap();
+    let dbs = Databases::new(db.clone());
+    Item::ensure_table(&dbs).await.unwrap();
+    assert_eq!(tables_named(&raw, "pgitem").await, ["PgItem"]);
+    assert_eq!(
+        indexes_of(&raw, "PgItem").await,
+        ["PgItem_by_group_idx", "PgItem_pkey"]
+    );
+    let mut item = Item::unsaved(3, "new");
+    item.save(&dbs).await.unwrap();
+    let found = Item::find_by_index(&dbs, "by_group", "3").await.unwrap();
+    let mut ids: Vec<String> = found.into_iter().map(|i| i.id).collect();
+    ids.sort();
+    let mut expected = vec!["old".to_owned(), item.id.clone()];
+    expected.sort();
+    assert_eq!(ids, expected);
+
+    // A new table is named as unquoted SQL (and the original GLUDB) name it,
+    // so an application using unquoted names sees the same table.
+    Simple::ensure_table(&dbs).await.unwrap();
+    assert_eq!(tables_named(&raw, "simpletest").await, ["simpletest"]);
+    assert_eq!(
+        indexes_of(&raw, "simpletest").await,
+        ["simpletest_name_idx", "simpletest_pkey"]
+    );
+    let mut simple = Simple::unsaved("Eve", 20);
+    simple.save(&dbs).await.unwrap();
+    let name: String = raw
+        .query_one("SELECT name FROM SimpleTest WHERE id = $1", &[&simple.id])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(name, "Eve");
+
+    // Renamed behind the backend's back (its cached name is stale): the
+    // next call finds the table again.
+    raw.batch_execute(r#"ALTER TABLE "PgItem" RENAME TO pgitem"#)
+        .await
+        .unwrap();
+    assert_eq!(
+        Item::find_one(&dbs, &item.id).await.unwrap().map(|i| i.id),
+        Some(item.id.clone())
+    );
+    let mut again = Item::unsaved(4, "after rename");
+    again.save(&dbs).await.unwrap();
+    let n: i64 = raw
+        .query_one("SELECT count(*) FROM pgitem", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 3);
+}
+
+// ---------------------------------------------------------------------------
+// Databases whose server encoding is not UTF-8.
+// ---------------------------------------------------------------------------
+
+/// The URL of a new database created with `options` (e.g. an encoding),
+/// beside a fresh database of the shared cluster; `None` after a loud skip.
+async fn database_with(test: &str, suffix: &str, options: &str) -> Option<String> {
+    let base = shared_database(test).await?;
+    let (path, query) = base.split_once('?').unwrap_or((base.as_str(), ""));
+    let (server, name) = path.rsplit_once('/').expect("a database in the URL");
+    let name = format!("{}_{suffix}", &name[..name.len().min(60 - suffix.len())]);
+    raw_client(&base)
+        .await
+        .batch_execute(&format!("CREATE DATABASE \"{name}\" {options}"))
+        .await
+        .unwrap();
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
+    Some(format!("{server}/{name}{query}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latin1_databases_are_measured_in_utf8_bytes() {
+    let Some(url) = database_with(
+        "latin1",
+        "l1",
+        "ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0",
+    )
+    .await
+    else {
+        return;
+    };
+    let raw = raw_client(&url).await;
+    let encoding: String = raw
+        .query_one("SELECT current_setting('server_encoding')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(encoding, "LATIN1");
+
+    let db = Postgres::connect(&url).await.unwrap();
+    let dbs = Databases::new(db.clone());
+    Item::ensure_table(&dbs).await.unwrap();
+    let mut saved = Vec::new();
+    for payload in ["café", "über äöü ÿ", "plain ascii"] {
+        let mut item = Item::unsaved(1, payload);
+        item.save(&dbs).await.unwrap();
+        saved.push(item);
+    }
+    // Save and find round-trip the accents.
+    for item in &saved {
+        let found = Item::find_one(&dbs, &item.id).await.unwrap().unwrap();
+        assert_eq!(&found, item);
+    }
+
+    // What a backup reads: the sizes announced match the bytes streamed.
+    let mut snapshot = db.snapshot().await.unwrap();
+    let stats = snapshot.table_stats("PgItem").await.unwrap();
+    let lines = snapshot_lines(&mut snapshot, "PgItem").await;
+    snapshot.finish().await.unwrap();
+    assert_eq!(stats.records, 3);
+    assert_eq!(lines.len(), 3);
+    assert!(lines.iter().any(|l| l.contains("über äöü ÿ")), "{lines:?}");
+    let utf8_bytes: u64 = lines.iter().map(|l| l.len() as u64).sum();
+    assert_eq!(
+        stats.value_bytes, utf8_bytes,
+        "table_stats counts the UTF-8 bytes records() yields"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_ascii_databases_are_refused_at_connect() {
+    let Some(url) = database_with(
+        "sql_ascii",
+        "sa",
+        "ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0",
+    )
+    .await
+    else {
+        return;
+    };
+    let err = Postgres::connect(&url).await.unwrap_err();
+    match &err {
+        Error::UnsupportedEncoding { database, encoding } => {
+            assert_eq!(encoding, "SQL_ASCII");
+            assert!(
+                url.contains(database.rsplit('/').next().unwrap()),
+                "{database}"
+            );
+        }
+        other => panic!("expected UnsupportedEncoding, got {other:?}"),
+    }
+    assert!(err.to_string().contains("UTF8"), "{err}");
+}
+
+// ---------------------------------------------------------------------------
+// RestoreMode::RefuseNonEmpty: the table stays empty of anything else.
+// ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_that_counted_a_table_keeps_other_writers_out_until_it_ends() {
+    let Some(url) = shared_database("restore_lock").await else {
+        return;
+    };
+    let db = Postgres::connect(&url).await.unwrap();
+    let dbs = Databases::new(db.clone());
+    Item::ensure_table(&dbs).await.unwrap();
+    let spec = dbs.table_spec(Item::type_info()).unwrap();
+
+    // What a RefuseNonEmpty restore does first: ensure_table, then count.
+    let mut tx = db.begin_restore().await.unwrap();
+    tx.ensure_table(&spec).await.unwrap();
+    assert_eq!(tx.count("PgItem").await.unwrap(), 0);
+
+    // The application, meanwhile: its writes wait (here: time out), its
+    // reads go on.
+    let app = raw_client(&url).await;
+    app.batch_execute("SET lock_timeout = '200ms'")
+        .await
+        .unwrap();
+    let insert = "INSERT INTO PgItem (id, value, by_group) VALUES ('app', '{}', '1')";
+    let err = app.execute(insert, &[]).await.unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE),
+        "{err:?}"
+    );
+    let n: i64 = app
+        .query_one("SELECT count(*) FROM PgItem", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0, "readers are not blocked");
+
+    let row = Row {
+        id: "restored".into(),
+        value: "{}".into(),
+        index_values: vec!["0".into()],
+    };
+    tx.write(&spec, vec![row], RestoreMode::RefuseNonEmpty)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    // Once the restore has committed, the application writes again.
+    assert_eq!(app.execute(insert, &[]).await.unwrap(), 1);
+    let ids: Vec<String> = app
+        .query("SELECT id FROM PgItem ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(ids, ["app", "restored"]);
 }

@@ -194,7 +194,15 @@ pub trait RestoreTransaction: Send {
     /// Creates the table and its index columns if missing, inside the transaction.
     async fn ensure_table(&mut self, spec: &TableSpec) -> Result<()>;
 
-    /// How many records the table holds now.
+    /// How many records the table holds now; the table stays closed to
+    /// other writers until the transaction ends, so the count stays true
+    /// for the rest of the restore (what [`RestoreMode::RefuseNonEmpty`]
+    /// relies on: a restore calls this after [`ensure_table`](Self::ensure_table)).
+    ///
+    /// Readers may go on meanwhile; other writers wait (or fail on their
+    /// own lock timeout). PostgreSQL takes `LOCK TABLE ... IN EXCLUSIVE
+    /// MODE`; SQLite's restore transaction already holds the database's
+    /// write lock (`BEGIN IMMEDIATE`) from its start.
     async fn count(&mut self, table: &str) -> Result<u64>;
 
     /// Writes records verbatim; returns how many were written (skipped ones

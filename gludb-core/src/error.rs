@@ -55,6 +55,45 @@ pub enum Error {
         table: String,
     },
 
+    /// Several tables answer to the name, differing only in case (e.g.
+    /// `"SimpleTest"` and `simpletest`), so the PostgreSQL backend cannot
+    /// tell which one holds the type's records. Nothing was read or written.
+    ///
+    /// PostgreSQL folds unquoted names to lower case: the original GLUDB
+    /// creates `simpletest`, while a table created with a quoted name keeps
+    /// its case (`"SimpleTest"`). Move the records into one of them and drop
+    /// (or rename) the others.
+    #[error(
+        "table {table:?} is ambiguous: the database has {} tables whose names differ only in case ({}); \
+         gludb cannot tell which one holds the records, so it read and wrote nothing: \
+         move the records into one of them and drop or rename the others",
+        candidates.len(),
+        candidates.iter().map(|c| format!("{c:?}")).collect::<Vec<_>>().join(", ")
+    )]
+    AmbiguousTable {
+        /// The table asked for (with prefix).
+        table: String,
+        /// The real names of the matching tables, sorted.
+        candidates: Vec<String>,
+    },
+
+    /// The database's server encoding cannot be read as UTF-8 text.
+    ///
+    /// PostgreSQL's `SQL_ASCII` stores bytes without saying what encoding
+    /// they are in, so records can neither be converted to UTF-8 nor
+    /// measured reliably. Every other server encoding is supported.
+    #[error(
+        "the database {database} has server encoding {encoding}, whose bytes have no defined \
+         character encoding and cannot be converted to UTF-8: create the database with \
+         ENCODING 'UTF8' (and move the data into it) to use it with gludb"
+    )]
+    UnsupportedEncoding {
+        /// Which database (as [`crate::Backend::describe`] gives it).
+        database: String,
+        /// The server encoding it reported (e.g. `SQL_ASCII`).
+        encoding: String,
+    },
+
     /// A stored record could not be decoded into its type (malformed JSON or a
     /// shape that does not match the type).
     #[error("record {id:?} in table {table:?} does not decode into `{type_name}`: {source}")]

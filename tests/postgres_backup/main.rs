@@ -515,9 +515,13 @@ const TICKS: u64 = 20_000;
 
 /// Whether the backup's snapshot is reading `table` right now: its
 /// connection's last statement is the table's full read, and its
-/// transaction is still open.
+/// transaction is still open. (gludb creates tables in lower case, as
+/// unquoted SQL names them.)
 async fn snapshot_reading(observer: &tokio_postgres::Client, table: &str) -> bool {
-    let query = format!("SELECT id, value::text FROM \"{table}\"");
+    let query = format!(
+        "SELECT id::text, value::text FROM \"{}\"",
+        table.to_ascii_lowercase()
+    );
     let reading: i64 = observer
         .query_one(
             "SELECT count(*) FROM pg_stat_activity \

@@ -81,6 +81,19 @@ pub(crate) fn query(context: impl Into<String>, table: &str, e: tokio_postgres::
     }
 }
 
+/// Whether `e` says a table or column is missing: a cached resolution of
+/// its real name may be stale (the table was dropped, renamed or altered
+/// behind the backend's back).
+pub(crate) fn is_missing_name(e: &Error) -> bool {
+    match e {
+        Error::UnknownTable { .. } => true,
+        Error::Backend { source, .. } => source
+            .downcast_ref::<PgError>()
+            .is_some_and(|e| e.0.code() == Some(&SqlState::UNDEFINED_COLUMN)),
+        _ => false,
+    }
+}
+
 /// Maps a driver error that cannot mean a missing table.
 pub(crate) fn plain(context: impl Into<String>, e: tokio_postgres::Error) -> Error {
     backend(context, PgError(e))

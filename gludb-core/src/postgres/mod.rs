@@ -32,6 +32,51 @@
 //! An existing table gains missing index columns (and their indexes) in
 //! [`Backend::ensure_table`]; nothing else is ever altered.
 //!
+//! ## Table names and the original GLUDB's tables
+//!
+//! The original GLUDB writes names unquoted, so PostgreSQL folds them to
+//! lower case: its `SimpleTest` is the table `simpletest`. Every table name
+//! is therefore looked up case-insensitively among the tables visible on the
+//! search path, and the table found is used under its real name, whatever
+//! its case (so tables created quoted in mixed case, `"SimpleTest"`, keep
+//! working too). Index columns are found the same way. New tables and
+//! columns are created in lower case, as unquoted SQL names them, so a
+//! Python GLUDB application sharing the database sees the same tables.
+//! Index names are `<table>_<column>_idx` from the real names, which
+//! recognises the original's indexes.
+//!
+//! If two tables answer to one name (`"SimpleTest"` and `simpletest`),
+//! every operation on it is [`Error::AmbiguousTable`] and nothing is read
+//! or written: move the records into one of them and drop the other.
+//!
+//! The real names found are cached per [`Postgres`] (clones share the
+//! cache); a statement that finds its table or column missing (the table
+//! was renamed or dropped meanwhile) drops the entry, and `upsert`,
+//! `find_one`, `find_by_index` and `delete` then look the name up again and
+//! retry once. Snapshots and restores look names up inside their own
+//! transaction.
+//!
+//! The original's tables (`id char(32)`, `value jsonb`) are read and
+//! written as they are: values are sent as text and cast to the column's
+//! type, and ids are read as `id::text` (without `char`'s padding). Keep in
+//! mind what these column types do:
+//!
+//! * records in a `jsonb` table come back normalised by PostgreSQL, not
+//!   byte-identical to what was saved or restored (keys sorted by length
+//!   then bytes, duplicate keys dropped, `", "` and `": "` spacing), and a
+//!   `\u0000` escape is refused;
+//! * `char(32)` refuses ids longer than 32 characters.
+//!
+//! ## Server encodings
+//!
+//! Connections always exchange UTF-8; the server converts to and from the
+//! database's encoding (a character the encoding lacks cannot be saved:
+//! [`Error::Backend`]). A snapshot's [`Snapshot::table_stats`] counts the
+//! UTF-8 bytes it will send, so it matches what [`Snapshot::records`]
+//! yields in any encoding. `SQL_ASCII` databases are refused by
+//! [`Postgres::connect`] with [`Error::UnsupportedEncoding`]: their bytes
+//! have no defined encoding, so they cannot be converted to UTF-8.
+//!
 //! # Saving
 //!
 //! [`Backend::upsert`] is `INSERT ... ON CONFLICT (id) DO UPDATE` that keeps
@@ -51,6 +96,14 @@
 //! snapshot's next request. Its `records` come in storage order (a
 //! sequential scan), like the SQLite backend's.
 //!
+//! # Restoring
+//!
+//! A restore is one transaction on one connection. Its
+//! [`RestoreTransaction::count`] (what [`crate::RestoreMode::RefuseNonEmpty`]
+//! checks) locks the table `IN EXCLUSIVE MODE` until the restore ends: the
+//! application's reads go on, its writes wait, so no record of its own can
+//! mix with the restored ones.
+//!
 //! # Connections
 //!
 //! A pool ([`deadpool_postgres`]) of at most [`PostgresBuilder::pool_size`]
@@ -67,7 +120,8 @@
 //!
 //! # Errors
 //!
-//! A missing table is [`Error::UnknownTable`]; any other failure is
+//! A missing table is [`Error::UnknownTable`]; a name two tables answer
+//! to is [`Error::AmbiguousTable`]; any other failure is
 //! [`Error::Backend`] with `backend: "PostgreSQL"`, what was being done, and
 //! a source that prints the server's message and SQLSTATE (the source's own
 //! source is the `tokio_postgres::Error`).
@@ -78,6 +132,7 @@ mod restore;
 mod session;
 mod snapshot;
 mod sql;
+mod tables;
 
 use std::{
     future::Future,
@@ -94,9 +149,14 @@ use deadpool_postgres::{
     Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime,
     tokio_postgres::{Config, NoTls, config::Host, config::SslMode},
 };
-use futures_util::stream::{self, BoxStream, StreamExt};
+use futures_util::{
+    future::BoxFuture,
+    stream::{self, BoxStream, StreamExt},
+};
 
 use crate::{Backend, Error, RestoreTransaction, Result, Row, Snapshot, StoredRecord, TableSpec};
+use sql::Measure;
+use tables::{PgTable, TableCache};
 
 /// Default number of pooled connections.
 const DEFAULT_POOL_SIZE: usize = 10;
@@ -141,6 +201,10 @@ struct Inner {
     fetch_size: usize,
     wait_timeout: Duration,
     closed: AtomicBool,
+    /// How a snapshot measures values in UTF-8 bytes (from the server encoding).
+    measure: Measure,
+    /// The real names of the tables found so far.
+    tables: TableCache,
 }
 
 /// Options for [`Postgres`]: `Postgres::builder(url).pool_size(4).connect().await`.
@@ -179,6 +243,11 @@ impl PostgresBuilder {
     ///
     /// The URL is a libpq connection URI (`postgres://user:password@host:port/db?options`)
     /// or `key=value` string. `sslmode=require` is refused: TLS is not supported yet.
+    ///
+    /// A database whose server encoding is `SQL_ASCII` is refused with
+    /// [`Error::UnsupportedEncoding`]: its bytes have no defined encoding, so
+    /// they cannot be converted to UTF-8. Any other encoding works (the
+    /// connection always talks UTF-8; the server converts).
     pub async fn connect(self) -> Result<Postgres> {
         // The parse error never quotes the URL, so no password leaks into it.
         let mut config = Config::from_str(&self.url)
@@ -214,18 +283,20 @@ impl PostgresBuilder {
             .map_err(|e| {
                 error::backend(format!("creating a connection pool for {description}"), e)
             })?;
-        let db = Postgres {
-            inner: Arc::new(Inner {
-                pool,
-                description,
-                pool_size: self.pool_size,
-                fetch_size: self.fetch_size,
-                wait_timeout: self.wait_timeout,
-                closed: AtomicBool::new(false),
-            }),
+        let mut inner = Inner {
+            pool,
+            description,
+            pool_size: self.pool_size,
+            fetch_size: self.fetch_size,
+            wait_timeout: self.wait_timeout,
+            closed: AtomicBool::new(false),
+            measure: Measure::Utf8,
+            tables: TableCache::default(),
         };
-        drop(db.client().await?);
-        Ok(db)
+        inner.measure = server_encoding(&inner).await?;
+        Ok(Postgres {
+            inner: Arc::new(inner),
+        })
     }
 }
 
@@ -274,6 +345,68 @@ impl Postgres {
             database: self.inner.description.clone(),
         }
     }
+
+    /// Runs `op` on the table `table` names (its real name, from the cache
+    /// or looked up through `client`; see [`tables`]), with a column for
+    /// each of `indexes` if the table has one.
+    ///
+    /// A missing table is [`Error::UnknownTable`] before any statement. If
+    /// `op` finds the table or a column missing, the cached name was stale
+    /// (the table was renamed, dropped or altered meanwhile): it is
+    /// forgotten and, if it came from the cache, `op` runs once more on a
+    /// fresh lookup.
+    async fn on_table<'a, T>(
+        &self,
+        client: &Object,
+        table: &str,
+        indexes: &[String],
+        op: impl Fn(Arc<PgTable>) -> BoxFuture<'a, Result<T>>,
+    ) -> Result<T> {
+        let cache = &self.inner.tables;
+        let mut retried = false;
+        loop {
+            let Some((resolved, cached)) = cache.lookup(client, table, indexes).await? else {
+                return Err(Error::UnknownTable {
+                    table: table.to_owned(),
+                });
+            };
+            match op(resolved).await {
+                Err(e) if error::is_missing_name(&e) => {
+                    cache.forget(table);
+                    if !cached || retried {
+                        return Err(e);
+                    }
+                    retried = true;
+                }
+                done => return done,
+            }
+        }
+    }
+}
+
+/// Opens the first connection and reads the database's server encoding:
+/// how values are measured in UTF-8 bytes, or
+/// [`Error::UnsupportedEncoding`] for `SQL_ASCII`.
+async fn server_encoding(inner: &Inner) -> Result<Measure> {
+    let client = inner
+        .pool
+        .get()
+        .await
+        .map_err(|e| error::pool(e, &inner.description, inner.pool_size, inner.wait_timeout))?;
+    let context = || format!("reading the server encoding of {}", inner.description);
+    let encoding: String = client
+        .query_one("SELECT pg_catalog.current_setting('server_encoding')", &[])
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(|e| error::plain(context(), e))?;
+    match encoding.as_str() {
+        "UTF8" => Ok(Measure::Utf8),
+        "SQL_ASCII" => Err(Error::UnsupportedEncoding {
+            database: inner.description.clone(),
+            encoding,
+        }),
+        _ => Ok(Measure::Converted),
+    }
 }
 
 /// `postgres://user@host:port,host2:port2/db` from the parsed config:
@@ -319,25 +452,37 @@ pub(crate) fn spawn(task: impl Future<Output = ()> + Send + 'static) -> Result<(
 
 /// `find_all`'s reading task: one pooled connection, one read-only
 /// transaction, a cursor over the table in id order.
+///
+/// The table's real name comes from the cache; if the read finds it
+/// missing, the entry is forgotten (the stream ends with the error, and
+/// the next call looks the name up again).
 async fn read_all(db: Postgres, table: String, out: cursor::BatchSender) {
     let result = async {
-        let quoted = sql::table_name(&table)?;
         let context = || format!("reading all of {table:?}");
         let mut client = db.client().await?;
+        let Some((resolved, _)) = db.inner.tables.lookup(&client, &table, &[]).await? else {
+            return Err(Error::UnknownTable {
+                table: table.clone(),
+            });
+        };
         let tx = client
             .build_transaction()
             .read_only(true)
             .start()
             .await
             .map_err(|e| error::plain(context(), e))?;
-        cursor::send_batches(
+        let read = cursor::send_batches(
             &tx,
-            &sql::select_all_in_id_order(&quoted),
+            &sql::select_all_in_id_order(&resolved),
             db.inner.fetch_size,
             &out,
         )
         .await
-        .map_err(|e| error::query(context(), &table, e))?;
+        .map_err(|e| error::query(context(), &table, e));
+        if read.as_ref().is_err_and(error::is_missing_name) {
+            db.inner.tables.forget(&table);
+        }
+        read?;
         // Read-only: commit or rollback end it the same way.
         tx.commit().await.map_err(|e| error::plain(context(), e))
     }
@@ -369,18 +514,32 @@ impl Backend for Postgres {
         tx.batch_execute(ENSURE_TABLE_LOCK_TIMEOUT)
             .await
             .map_err(|e| error::plain(context(), e))?;
-        sql::ensure_table(&tx, spec).await?;
-        tx.commit().await.map_err(|e| error::plain(context(), e))
+        let table = sql::ensure_table(&tx, spec).await;
+        if table.is_err() {
+            self.inner.tables.forget(&spec.table);
+        }
+        let table = table?;
+        tx.commit().await.map_err(|e| error::plain(context(), e))?;
+        self.inner.tables.store(table);
+        Ok(())
     }
 
     async fn upsert(&self, spec: &TableSpec, row: Row) -> Result<()> {
         let client = self.client().await?;
-        sql::upsert(&client, spec, &row).await
+        let (client, row) = (&client, &row);
+        self.on_table(client, &spec.table, &spec.indexes, |table| {
+            Box::pin(async move { sql::upsert(client, &table, spec, row).await })
+        })
+        .await
     }
 
     async fn find_one(&self, table: &str, id: &str) -> Result<Option<StoredRecord>> {
         let client = self.client().await?;
-        sql::find_one(&client, table, id).await
+        let client = &client;
+        self.on_table(client, table, &[], |table| {
+            Box::pin(async move { sql::find_one(client, &table, id).await })
+        })
+        .await
     }
 
     async fn find_by_index(
@@ -389,8 +548,13 @@ impl Backend for Postgres {
         index: &str,
         value: &str,
     ) -> Result<Vec<StoredRecord>> {
+        crate::names::validate_identifier("index", index)?;
         let client = self.client().await?;
-        sql::find_by_index(&client, table, index, value).await
+        let client = &client;
+        self.on_table(client, table, &[index.to_owned()], |table| {
+            Box::pin(async move { sql::find_by_index(client, &table, index, value).await })
+        })
+        .await
     }
 
     fn find_all(&self, table: &str) -> BoxStream<'static, Result<StoredRecord>> {
@@ -415,7 +579,11 @@ impl Backend for Postgres {
 
     async fn delete(&self, table: &str, id: &str) -> Result<bool> {
         let client = self.client().await?;
-        sql::delete(&client, table, id).await
+        let client = &client;
+        self.on_table(client, table, &[], |table| {
+            Box::pin(async move { sql::delete(client, &table, id).await })
+        })
+        .await
     }
 
     async fn close(&self) -> Result<()> {
@@ -429,7 +597,7 @@ impl Backend for Postgres {
     async fn snapshot(&self) -> Result<Box<dyn Snapshot>> {
         let client = self.client().await?;
         Ok(Box::new(
-            snapshot::PgSnapshot::begin(client, self.inner.fetch_size).await?,
+            snapshot::PgSnapshot::begin(client, self.inner.fetch_size, self.inner.measure).await?,
         ))
     }
 

@@ -7,6 +7,15 @@
 //! the task, whose transaction then rolls back before the connection goes
 //! back to the pool (the rollback is queued on the connection ahead of
 //! anything a later user sends).
+//!
+//! Table names are resolved (see [`super::tables`]) inside the transaction,
+//! once per table: `ensure_table` finds or creates the table, and `count`
+//! and `write` use what it found.
+//!
+//! `count` locks the table (`EXCLUSIVE` mode) until the transaction ends:
+//! the application's readers go on, its writers wait, so a table found
+//! empty for [`RestoreMode::RefuseNonEmpty`] only holds restored records
+//! when the restore commits.
 
 use async_trait::async_trait;
 use deadpool_postgres::Object;
@@ -16,8 +25,9 @@ use super::{
     error,
     session::{Session, Started, report_start},
     sql,
+    tables::{PgTable, TxTables},
 };
-use crate::{RestoreMode, RestoreTransaction, Result, Row, TableSpec};
+use crate::{Error, RestoreMode, RestoreTransaction, Result, Row, TableSpec};
 
 enum Request {
     EnsureTable {
@@ -70,13 +80,19 @@ async fn serve(mut client: Object, mut queue: mpsc::UnboundedReceiver<Request>, 
     let Some(tx) = report_start(started, begun) else {
         return;
     };
+    let mut tables = TxTables::default();
     while let Some(request) = queue.recv().await {
         match request {
             Request::EnsureTable { spec, reply } => {
-                let _ = reply.send(sql::ensure_table(&tx, &spec).await);
+                let done = sql::ensure_table(&tx, &spec).await;
+                let _ = reply.send(done.map(|table| tables.store(table)));
             }
             Request::Count { table, reply } => {
-                let _ = reply.send(sql::count(&tx, &table).await);
+                let count = async {
+                    let found = existing(&mut tables, &tx, &table).await?;
+                    sql::lock_and_count(&tx, &found).await
+                };
+                let _ = reply.send(count.await);
             }
             Request::Write {
                 spec,
@@ -84,7 +100,11 @@ async fn serve(mut client: Object, mut queue: mpsc::UnboundedReceiver<Request>, 
                 mode,
                 reply,
             } => {
-                let _ = reply.send(sql::restore_rows(&tx, &spec, &rows, mode).await);
+                let written = async {
+                    let found = existing(&mut tables, &tx, &spec.table).await?;
+                    sql::restore_rows(&tx, &found, &spec, &rows, mode).await
+                };
+                let _ = reply.send(written.await);
             }
             Request::End { commit, reply } => {
                 let result = if commit {
@@ -99,6 +119,21 @@ async fn serve(mut client: Object, mut queue: mpsc::UnboundedReceiver<Request>, 
         }
     }
     // Dropped without commit: dropping `tx` rolls back.
+}
+
+/// The table `table` names, as the transaction sees it, or
+/// [`Error::UnknownTable`].
+async fn existing(
+    tables: &mut TxTables,
+    tx: &deadpool_postgres::Transaction<'_>,
+    table: &str,
+) -> Result<std::sync::Arc<PgTable>> {
+    tables
+        .lookup(tx, table)
+        .await?
+        .ok_or_else(|| Error::UnknownTable {
+            table: table.to_owned(),
+        })
 }
 
 #[async_trait]

@@ -7,6 +7,13 @@
 //! order (like the SQLite backend's connection thread). Dropping the
 //! snapshot ends the task: the transaction is rolled back and the
 //! connection goes back to the pool.
+//!
+//! Table names are resolved (see [`super::tables`]) inside the snapshot's
+//! transaction, so a table created after the snapshot began is not seen,
+//! and each table is looked up once per snapshot.
+//!
+//! `table_stats` counts the UTF-8 bytes the client will receive, whatever
+//! the server encoding ([`Measure`]), so it matches what `records` yields.
 
 use async_trait::async_trait;
 use deadpool_postgres::{
@@ -19,7 +26,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::{
     cursor, error,
     session::{Session, Started, report_start},
-    sql,
+    sql::{self, Measure},
+    tables::TxTables,
 };
 use crate::{LineBatch, Result, Snapshot, TableStats};
 
@@ -42,10 +50,10 @@ pub(crate) struct PgSnapshot {
 }
 
 impl PgSnapshot {
-    pub(crate) async fn begin(client: Object, fetch_size: usize) -> Result<Self> {
+    pub(crate) async fn begin(client: Object, fetch_size: usize, measure: Measure) -> Result<Self> {
         let session = Session::begin(
             "the PostgreSQL snapshot has ended (its connection task stopped)",
-            |queue, started| serve(client, queue, started, fetch_size),
+            |queue, started| serve(client, queue, started, fetch_size, measure),
         )
         .await?;
         Ok(Self { session })
@@ -57,6 +65,7 @@ async fn serve(
     mut queue: mpsc::UnboundedReceiver<Request>,
     started: Started,
     fetch_size: usize,
+    measure: Measure,
 ) {
     let begun = async {
         let tx = client
@@ -75,20 +84,21 @@ async fn serve(
     let Some(tx) = report_start(started, begun) else {
         return;
     };
+    let mut tables = TxTables::default();
     while let Some(request) = queue.recv().await {
         match request {
             Request::Stats { table, reply } => {
-                let _ = reply.send(sql::table_stats(&tx, &table).await);
+                let stats = async {
+                    let found = tables.lookup(&tx, &table).await?;
+                    sql::table_stats(&tx, found.as_deref(), measure).await
+                };
+                let _ = reply.send(stats.await);
             }
             Request::Records { table, out } => {
                 let result = async {
-                    let quoted = sql::table_name(&table)?;
                     let context = || format!("reading {table:?}");
-                    let exists = sql::table_exists(&tx, &table)
-                        .await
-                        .map_err(|e| error::plain(context(), e))?;
-                    if exists {
-                        cursor::send_batches(&tx, &sql::select_all(&quoted), fetch_size, &out)
+                    if let Some(found) = tables.lookup(&tx, &table).await? {
+                        cursor::send_batches(&tx, &sql::select_all(&found), fetch_size, &out)
                             .await
                             .map_err(|e| error::query(context(), &table, e))?;
                     }

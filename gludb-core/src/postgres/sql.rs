@@ -1,9 +1,15 @@
 //! The SQL statements of the PostgreSQL backend. Every table and column name
-//! reaching a statement went through [`crate::names`] validation first, so
-//! quoting with [`quote`] is exact.
+//! reaching a statement is a name [`crate::names`] validated, or a real
+//! name from the catalog that equals one up to ASCII case (see
+//! [`super::tables`]), so quoting with [`quote`] is exact.
 //!
 //! The functions take any [`GenericClient`]: a pooled connection or a
-//! transaction (a restore runs them inside its transaction).
+//! transaction (a restore runs them inside its transaction), and a
+//! [`PgTable`]: the table's real name, resolved beforehand.
+//!
+//! Ids are read as `id::text`: in a table of the original GLUDB the id is
+//! `char(32)`, which would come back padded with spaces if shorter; for a
+//! `text` id the cast changes nothing.
 
 use std::collections::HashSet;
 
@@ -11,7 +17,10 @@ use deadpool_postgres::GenericClient;
 use serde_json::Value;
 use tokio_postgres::{Row as PgRow, types::ToSql};
 
-use super::error;
+use super::{
+    error,
+    tables::{self, PgTable},
+};
 use crate::{
     RestoreMode, Result, Row, StoredRecord, TableSpec, TableStats,
     names::{quote, validate_identifier},
@@ -29,13 +38,6 @@ const UPSERT_ATTEMPTS: usize = 32;
 const RESTORE_ROWS_PER_STATEMENT: usize = 1000;
 /// ...and at most about this many bytes of values.
 const RESTORE_BYTES_PER_STATEMENT: usize = 8 << 20;
-
-/// The quoted name of a table given by a caller, validated first (the
-/// `Backend` methods take plain `&str` table names).
-pub(crate) fn table_name(table: &str) -> Result<String> {
-    validate_identifier("table", table)?;
-    Ok(quote(table))
-}
 
 /// The name of the index on `index`: `<table>_<index>_idx`, as the original
 /// GLUDB names it. A name longer than PostgreSQL's 63 bytes is cut to 54
@@ -55,110 +57,140 @@ pub(crate) fn index_name(table: &str, index: &str) -> String {
     format!("{}_{hash:08x}", &full[..MAX_IDENTIFIER_LEN - 9])
 }
 
-/// `CREATE TABLE IF NOT EXISTS` plus any index columns and indexes the table
-/// lacks (a type may gain an index after its table was created).
+/// Finds the table `spec` names (see [`super::tables`]) or creates it,
+/// and adds the index columns and indexes it lacks (a type may gain an
+/// index after its table was created). Returns the table as it now is.
 ///
-/// Runs inside a transaction holding an advisory lock on the table name, so
-/// concurrent `ensure_table` calls (e.g. several processes starting at once)
-/// don't race on the catalog. DDL is only issued for what is missing: an
-/// `ALTER TABLE` or `CREATE INDEX` would lock the table even when it changes
-/// nothing, and wait behind a running backup.
-pub(crate) async fn ensure_table<C: GenericClient>(tx: &C, spec: &TableSpec) -> Result<()> {
+/// A new table and its new columns are named in lower case, as unquoted
+/// SQL (and the original GLUDB) names them. Index names are
+/// `<table>_<column>_idx` from the real names, so the original's indexes
+/// (`simpletest_name_idx`) are recognised.
+///
+/// Runs inside a transaction holding an advisory lock on the folded table
+/// name, so concurrent `ensure_table` calls (e.g. several processes starting
+/// at once) don't race on the catalog. DDL is only issued for what is
+/// missing: an `ALTER TABLE` or `CREATE INDEX` would lock the table even
+/// when it changes nothing, and wait behind a running backup. Two tables
+/// whose names differ only in case are [`crate::Error::AmbiguousTable`], before
+/// any DDL.
+pub(crate) async fn ensure_table<C: GenericClient>(tx: &C, spec: &TableSpec) -> Result<PgTable> {
     let context = || format!("creating table {:?}", spec.table);
-    let table = quote(&spec.table);
-    let run = async {
-        tx.execute(
-            "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($1))",
-            &[&format!("gludb table {}", spec.table)],
-        )
-        .await?;
-        let mut columns = String::from("id text COLLATE \"C\" PRIMARY KEY, value json NOT NULL");
-        for index in &spec.indexes {
-            columns.push_str(&format!(", {} text", quote(index)));
-        }
-        tx.batch_execute(&format!("CREATE TABLE IF NOT EXISTS {table} ({columns})"))
-            .await?;
+    let plain = |e| error::plain(context(), e);
+    tx.execute(
+        "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($1))",
+        &[&format!("gludb table {}", tables::new_name(&spec.table))],
+    )
+    .await
+    .map_err(plain)?;
 
-        let existing: HashSet<String> = tx
-            .query(
-                "SELECT a.attname::text FROM pg_catalog.pg_attribute a \
-                 JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
-                 WHERE c.relname = $1 AND c.relkind IN ('r', 'p') \
-                 AND pg_catalog.pg_table_is_visible(c.oid) \
-                 AND a.attnum > 0 AND NOT a.attisdropped",
-                &[&spec.table],
-            )
-            .await?
-            .iter()
-            .map(|row| row.try_get(0))
-            .collect::<std::result::Result<_, _>>()?;
-        for index in spec.indexes.iter().filter(|i| !existing.contains(*i)) {
-            tx.batch_execute(&format!(
-                "ALTER TABLE {table} ADD COLUMN {} text",
-                quote(index)
-            ))
-            .await?;
-        }
-
-        let wanted: Vec<String> = spec
-            .indexes
-            .iter()
-            .map(|index| index_name(&spec.table, index))
-            .collect();
-        let present: HashSet<String> = tx
-            .query(
-                "SELECT c.relname::text FROM pg_catalog.pg_class c \
-                 WHERE c.relkind IN ('i', 'I') AND c.relname::text = ANY($1) \
-                 AND pg_catalog.pg_table_is_visible(c.oid)",
-                &[&wanted],
-            )
-            .await?
-            .iter()
-            .map(|row| row.try_get(0))
-            .collect::<std::result::Result<_, _>>()?;
-        for (index, name) in spec.indexes.iter().zip(&wanted) {
-            if !present.contains(name) {
-                tx.batch_execute(&format!(
-                    "CREATE INDEX IF NOT EXISTS {} ON {table} ({})",
-                    quote(name),
-                    quote(index)
-                ))
-                .await?;
+    let mut table = match tables::resolve(tx, &spec.table).await? {
+        Some(table) => table,
+        None => {
+            let mut columns =
+                String::from("id text COLLATE \"C\" PRIMARY KEY, value json NOT NULL");
+            for index in &spec.indexes {
+                columns.push_str(&format!(", {} text", quote(&tables::new_name(index))));
             }
+            let name = quote(&tables::new_name(&spec.table));
+            tx.batch_execute(&format!("CREATE TABLE IF NOT EXISTS {name} ({columns})"))
+                .await
+                .map_err(plain)?;
+            // `IF NOT EXISTS` skips silently when a view, sequence, ... has
+            // the name: then there is still no table.
+            tables::resolve(tx, &spec.table).await?.ok_or_else(|| {
+                error::backend(
+                    context(),
+                    format!(
+                        "a relation named {name} that is not a table (a view, a sequence, \
+                         an index...) is in the way: rename or drop it"
+                    ),
+                )
+            })?
         }
-        Ok(())
     };
-    run.await.map_err(|e| error::plain(context(), e))
-}
 
-fn insert_columns(spec: &TableSpec) -> String {
-    std::iter::once("id".to_owned())
-        .chain(std::iter::once("value".to_owned()))
-        .chain(spec.indexes.iter().map(|i| quote(i)))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
+    for index in &spec.indexes {
+        if table.column(index)?.is_none() {
+            let column = tables::new_name(index);
+            tx.batch_execute(&format!(
+                "ALTER TABLE {} ADD COLUMN {} text",
+                table.quoted,
+                quote(&column)
+            ))
+            .await
+            .map_err(plain)?;
+            table.add_column(column);
+        }
+    }
 
-fn index_updates(spec: &TableSpec) -> String {
-    spec.indexes
+    let mut wanted = Vec::with_capacity(spec.indexes.len());
+    for index in &spec.indexes {
+        // Every index has its column now (added above if it was missing).
+        let column = table.column(index)?.unwrap_or(index).to_owned();
+        wanted.push((index_name(&table.name, &column), column));
+    }
+    let names: Vec<&str> = wanted.iter().map(|(name, _)| name.as_str()).collect();
+    let present: HashSet<String> = tx
+        .query(
+            "SELECT c.relname::text FROM pg_catalog.pg_class c \
+             WHERE c.relkind IN ('i', 'I') AND c.relname::text = ANY($1) \
+             AND pg_catalog.pg_table_is_visible(c.oid)",
+            &[&names],
+        )
+        .await
+        .map_err(plain)?
         .iter()
-        .map(|index| format!(", {0} = excluded.{0}", quote(index)))
+        .map(|row| row.try_get(0))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(plain)?;
+    for (name, column) in &wanted {
+        if !present.contains(name) {
+            tx.batch_execute(&format!(
+                "CREATE INDEX IF NOT EXISTS {} ON {} ({})",
+                quote(name),
+                table.quoted,
+                quote(column)
+            ))
+            .await
+            .map_err(plain)?;
+        }
+    }
+    Ok(table)
+}
+
+/// `id, value, <index columns>`, for an insert. `columns` are quoted.
+fn insert_columns(columns: &[String]) -> String {
+    let mut list = String::from("id, value");
+    for column in columns {
+        list.push_str(", ");
+        list.push_str(column);
+    }
+    list
+}
+
+fn index_updates(columns: &[String]) -> String {
+    columns
+        .iter()
+        .map(|column| format!(", {column} = excluded.{column}"))
         .collect()
 }
 
 /// The conditional upsert: inserts, or updates only while the stored row
 /// is still the version read before (its `xmin`, `$N`; NULL when there was
 /// no row). 0 rows affected means "read again and retry".
-fn upsert_sql(spec: &TableSpec) -> String {
-    let table = quote(&spec.table);
-    let n = spec.indexes.len();
+///
+/// The value is sent as text and cast to `json`; PostgreSQL's assignment
+/// cast turns that into `jsonb` for a table of the original GLUDB.
+fn upsert_sql(table: &PgTable, columns: &[String]) -> String {
+    let name = &table.quoted;
+    let n = columns.len();
     let placeholders: String = (0..n).map(|i| format!(", ${}", i + 3)).collect();
     format!(
-        "INSERT INTO {table} ({}) VALUES ($1, $2::text::json{placeholders}) \
+        "INSERT INTO {name} ({}) VALUES ($1, $2::text::json{placeholders}) \
          ON CONFLICT (id) DO UPDATE SET value = excluded.value{} \
-         WHERE {table}.xmin::text IS NOT DISTINCT FROM ${}",
-        insert_columns(spec),
-        index_updates(spec),
+         WHERE {name}.xmin::text IS NOT DISTINCT FROM ${}",
+        insert_columns(columns),
+        index_updates(columns),
         n + 3
     )
 }
@@ -207,20 +239,22 @@ fn with_create_date(value: &str, date: Value) -> String {
 /// `json` type stores fine.
 pub(crate) async fn upsert<C: GenericClient>(
     client: &C,
+    table: &PgTable,
     spec: &TableSpec,
     row: &Row,
 ) -> Result<()> {
     let context = || format!("saving record {:?} in {:?}", row.id, spec.table);
     let map = |e| error::query(context(), &spec.table, e);
-    let table = quote(&spec.table);
+    let columns = table.index_columns(&spec.indexes)?;
     let read = client
         .prepare_cached(&format!(
-            "SELECT xmin::text, value::text FROM {table} WHERE id = $1"
+            "SELECT xmin::text, value::text FROM {} WHERE id = $1",
+            table.quoted
         ))
         .await
         .map_err(map)?;
     let write = client
-        .prepare_cached(&upsert_sql(spec))
+        .prepare_cached(&upsert_sql(table, &columns))
         .await
         .map_err(map)?;
     for _ in 0..UPSERT_ATTEMPTS {
@@ -268,14 +302,15 @@ pub(crate) fn records(
 
 pub(crate) async fn find_one<C: GenericClient>(
     client: &C,
-    table: &str,
+    table: &PgTable,
     id: &str,
 ) -> Result<Option<StoredRecord>> {
-    let quoted = table_name(table)?;
-    let map = |e| error::query(format!("reading record {id:?} of {table:?}"), table, e);
+    let name = &table.requested;
+    let map = |e| error::query(format!("reading record {id:?} of {name:?}"), name, e);
     let statement = client
         .prepare_cached(&format!(
-            "SELECT id, value::text FROM {quoted} WHERE id = $1"
+            "SELECT id::text, value::text FROM {} WHERE id = $1",
+            table.quoted
         ))
         .await
         .map_err(map)?;
@@ -287,17 +322,18 @@ pub(crate) async fn find_one<C: GenericClient>(
 
 pub(crate) async fn find_by_index<C: GenericClient>(
     client: &C,
-    table: &str,
+    table: &PgTable,
     index: &str,
     value: &str,
 ) -> Result<Vec<StoredRecord>> {
-    let quoted = table_name(table)?;
     validate_identifier("index", index)?;
-    let map = |e| error::query(format!("finding by index {index:?} in {table:?}"), table, e);
+    let name = &table.requested;
+    let map = |e| error::query(format!("finding by index {index:?} in {name:?}"), name, e);
+    let column = quote(table.column(index)?.unwrap_or(index));
     let statement = client
         .prepare_cached(&format!(
-            "SELECT id, value::text FROM {quoted} WHERE {} = $1 ORDER BY id COLLATE \"C\"",
-            quote(index)
+            "SELECT id::text, value::text FROM {} WHERE {column} = $1 ORDER BY id COLLATE \"C\"",
+            table.quoted
         ))
         .await
         .map_err(map)?;
@@ -306,74 +342,89 @@ pub(crate) async fn find_by_index<C: GenericClient>(
 }
 
 /// `find_all`'s query: every record in id (byte) order.
-pub(crate) fn select_all_in_id_order(quoted_table: &str) -> String {
-    format!("SELECT id, value::text FROM {quoted_table} ORDER BY id COLLATE \"C\"")
+pub(crate) fn select_all_in_id_order(table: &PgTable) -> String {
+    format!(
+        "SELECT id::text, value::text FROM {} ORDER BY id COLLATE \"C\"",
+        table.quoted
+    )
 }
 
 /// A snapshot's query: every record in storage order (a plain sequential
 /// scan, the fastest full read).
-pub(crate) fn select_all(quoted_table: &str) -> String {
-    format!("SELECT id, value::text FROM {quoted_table}")
+pub(crate) fn select_all(table: &PgTable) -> String {
+    format!("SELECT id::text, value::text FROM {}", table.quoted)
 }
 
-pub(crate) async fn delete<C: GenericClient>(client: &C, table: &str, id: &str) -> Result<bool> {
-    let quoted = table_name(table)?;
-    let map = |e| error::query(format!("deleting record {id:?} of {table:?}"), table, e);
+pub(crate) async fn delete<C: GenericClient>(
+    client: &C,
+    table: &PgTable,
+    id: &str,
+) -> Result<bool> {
+    let name = &table.requested;
+    let map = |e| error::query(format!("deleting record {id:?} of {name:?}"), name, e);
     let statement = client
-        .prepare_cached(&format!("DELETE FROM {quoted} WHERE id = $1"))
+        .prepare_cached(&format!("DELETE FROM {} WHERE id = $1", table.quoted))
         .await
         .map_err(map)?;
     Ok(client.execute(&statement, &[&id]).await.map_err(map)? > 0)
 }
 
-/// Whether the table exists (as visible through the search path), read
-/// through the caller's transaction snapshot.
-pub(crate) async fn table_exists<C: GenericClient>(
-    client: &C,
-    table: &str,
-) -> std::result::Result<bool, tokio_postgres::Error> {
-    let row = client
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.relname = $1 \
-             AND c.relkind IN ('r', 'p') AND pg_catalog.pg_table_is_visible(c.oid))",
-            &[&table],
-        )
-        .await?;
-    row.try_get(0)
-}
-
-pub(crate) async fn count<C: GenericClient>(client: &C, table: &str) -> Result<u64> {
-    let quoted = table_name(table)?;
-    let row = client
-        .query_one(&format!("SELECT count(*) FROM {quoted}"), &[])
+/// How many records the table holds, after locking it against other
+/// writers until the caller's transaction ends (`EXCLUSIVE` mode: plain
+/// reads go on, inserts, updates and deletes wait), so the count stays true
+/// for the rest of a restore.
+pub(crate) async fn lock_and_count<C: GenericClient>(tx: &C, table: &PgTable) -> Result<u64> {
+    let name = &table.requested;
+    let context = || format!("counting {name:?}");
+    tx.batch_execute(&format!("LOCK TABLE {} IN EXCLUSIVE MODE", table.quoted))
         .await
-        .map_err(|e| error::query(format!("counting {table:?}"), table, e))?;
-    let n: i64 = row
-        .try_get(0)
-        .map_err(|e| error::plain(format!("counting {table:?}"), e))?;
+        .map_err(|e| error::query(format!("locking {name:?}"), name, e))?;
+    let row = tx
+        .query_one(&format!("SELECT count(*) FROM {}", table.quoted), &[])
+        .await
+        .map_err(|e| error::query(context(), name, e))?;
+    let n: i64 = row.try_get(0).map_err(|e| error::plain(context(), e))?;
     Ok(n.max(0) as u64)
 }
 
-/// Count and UTF-8 byte size (the length of the text `value::text` returns)
-/// of the table's values; `exists: false` for a missing table.
-pub(crate) async fn table_stats<C: GenericClient>(client: &C, table: &str) -> Result<TableStats> {
-    let quoted = table_name(table)?;
-    let context = || format!("measuring {table:?}");
-    if !table_exists(client, table)
-        .await
-        .map_err(|e| error::plain(context(), e))?
-    {
+/// How [`table_stats`] measures values: the UTF-8 length of the text
+/// `value::text` returns, which the client receives in UTF-8 whatever the
+/// server encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Measure {
+    /// The server encoding is UTF-8: its byte length is the UTF-8 length.
+    Utf8,
+    /// Any other (convertible) server encoding: the length after
+    /// converting to UTF-8, as the client will receive it.
+    Converted,
+}
+
+/// Count and UTF-8 byte size of the table's values (see [`Measure`]);
+/// `exists: false` for a missing table (`None`).
+pub(crate) async fn table_stats<C: GenericClient>(
+    client: &C,
+    table: Option<&PgTable>,
+    measure: Measure,
+) -> Result<TableStats> {
+    let Some(table) = table else {
         return Ok(TableStats::default());
-    }
+    };
+    let name = &table.requested;
+    let context = || format!("measuring {name:?}");
+    let length = match measure {
+        Measure::Utf8 => "octet_length(value::text)",
+        Measure::Converted => "octet_length(convert_to(value::text, 'UTF8'))",
+    };
     let row = client
         .query_one(
             &format!(
-                "SELECT count(*), coalesce(sum(octet_length(value::text)), 0)::bigint FROM {quoted}"
+                "SELECT count(*), coalesce(sum({length}), 0)::bigint FROM {}",
+                table.quoted
             ),
             &[],
         )
         .await
-        .map_err(|e| error::query(context(), table, e))?;
+        .map_err(|e| error::query(context(), name, e))?;
     let records: i64 = row.try_get(0).map_err(|e| error::plain(context(), e))?;
     let bytes: i64 = row.try_get(1).map_err(|e| error::plain(context(), e))?;
     Ok(TableStats {
@@ -384,17 +435,18 @@ pub(crate) async fn table_stats<C: GenericClient>(client: &C, table: &str) -> Re
 }
 
 /// The multi-row statement a restore writes with: one text array per
-/// column, unnested, values stored verbatim.
-fn restore_sql(spec: &TableSpec, mode: RestoreMode) -> String {
-    let columns = spec.indexes.len() + 2;
+/// column, unnested, values stored verbatim (cast to `json`; the
+/// assignment cast makes that `jsonb` for a table of the original GLUDB).
+fn restore_sql(table: &PgTable, index_columns: &[String], mode: RestoreMode) -> String {
+    let columns = index_columns.len() + 2;
     let arrays: Vec<String> = (1..=columns).map(|i| format!("${i}::text[]")).collect();
     let aliases: Vec<String> = (0..columns).map(|i| format!("c{i}")).collect();
     let mut select = vec!["c0".to_owned(), "c1::json".to_owned()];
     select.extend(aliases[2..].iter().cloned());
     let head = format!(
         "INSERT INTO {} ({}) SELECT {} FROM unnest({}) AS r({})",
-        quote(&spec.table),
-        insert_columns(spec),
+        table.quoted,
+        insert_columns(index_columns),
         select.join(", "),
         arrays.join(", "),
         aliases.join(", ")
@@ -405,7 +457,7 @@ fn restore_sql(spec: &TableSpec, mode: RestoreMode) -> String {
         // Overwrite, and any later mode, replaces the stored record.
         _ => format!(
             "{head} ON CONFLICT (id) DO UPDATE SET value = excluded.value{}",
-            index_updates(spec)
+            index_updates(index_columns)
         ),
     }
 }
@@ -440,6 +492,7 @@ fn restore_chunks(rows: &[Row]) -> Vec<&[Row]> {
 /// Writes restore rows verbatim; returns how many were written.
 pub(crate) async fn restore_rows<C: GenericClient>(
     client: &C,
+    table: &PgTable,
     spec: &TableSpec,
     rows: &[Row],
     mode: RestoreMode,
@@ -467,11 +520,12 @@ pub(crate) async fn restore_rows<C: GenericClient>(
             e,
         )
     };
+    let sql = restore_sql(table, &table.index_columns(&spec.indexes)?, mode);
     let mut written = 0;
     for chunk in restore_chunks(rows) {
         let first = chunk.first().map_or("", |r| r.id.as_str());
         let statement = client
-            .prepare_cached(&restore_sql(spec, mode))
+            .prepare_cached(&sql)
             .await
             .map_err(|e| map(first, e))?;
         let mut columns: Vec<Vec<&str>> = vec![
@@ -554,9 +608,10 @@ mod tests {
 
     #[test]
     fn upsert_writes_only_over_the_version_it_read() {
-        let spec = TableSpec::new("T".into(), &["by_x"]).unwrap();
+        let table = PgTable::for_tests("T", "T", &["id", "value", "by_x"]);
+        let columns = table.index_columns(&["by_x".into()]).unwrap();
         assert_eq!(
-            upsert_sql(&spec),
+            upsert_sql(&table, &columns),
             "INSERT INTO \"T\" (id, value, \"by_x\") VALUES ($1, $2::text::json, $3) \
              ON CONFLICT (id) DO UPDATE SET value = excluded.value, \"by_x\" = excluded.\"by_x\" \
              WHERE \"T\".xmin::text IS NOT DISTINCT FROM $4"
