@@ -129,13 +129,11 @@ async fn no_credential_shows_in_debug_display_errors_logs_or_history() {
         for err in [
             restore.list().await.unwrap_err(),
             restore.verify("Backup_x.tar.gz").await.unwrap_err(),
-            restore.find_orphans().await.map(drop).unwrap_or_else(|e| {
-                assert_hidden(secret, &whole_error(&e), what);
-                ()
-            }).map_or_else(|_| unreachable!(), |()| Ok::<(), ()>(())).map(|()| {
-                gludb::backup::BackupError::NothingSelected
-            }).unwrap_or(gludb::backup::BackupError::NothingSelected),
         ] {
+            assert_hidden(secret, &whole_error(&err), what);
+        }
+        // Only S3 has uploads to list; the other stores answer at once.
+        if let Err(err) = restore.find_orphans().await {
             assert_hidden(secret, &whole_error(&err), what);
         }
     }

@@ -208,12 +208,28 @@ struct Inner {
 }
 
 /// Options for [`Postgres`]: `Postgres::builder(url).pool_size(4).connect().await`.
-#[derive(Debug, Clone)]
+/// Its `Debug` shows the database without the password.
+#[derive(Clone)]
 pub struct PostgresBuilder {
     url: String,
     pool_size: usize,
     fetch_size: usize,
     wait_timeout: Duration,
+}
+
+impl std::fmt::Debug for PostgresBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let database = match Config::from_str(&self.url) {
+            Ok(config) => describe_config(&config),
+            Err(_) => "(an unparsable connection URL)".to_owned(),
+        };
+        f.debug_struct("PostgresBuilder")
+            .field("database", &database)
+            .field("pool_size", &self.pool_size)
+            .field("fetch_size", &self.fetch_size)
+            .field("wait_timeout", &self.wait_timeout)
+            .finish()
+    }
 }
 
 impl PostgresBuilder {
@@ -253,6 +269,20 @@ impl PostgresBuilder {
         let mut config = Config::from_str(&self.url)
             .map_err(|e| error::plain("parsing the PostgreSQL connection URL", e))?;
         let description = describe_config(&config);
+        // `postgres://user:p@ss@host/db` parses as password `p`, host
+        // `ss@host`: the rest of the password would end up in DNS lookups
+        // and error messages.
+        let host_with_at = config
+            .get_hosts()
+            .iter()
+            .any(|host| matches!(host, Host::Tcp(name) if name.contains('@')));
+        if host_with_at {
+            return Err(error::backend(
+                format!("connecting to {description}"),
+                "the URL's host part contains `@`: a password (or user name) with `@` must be \
+                 written percent-encoded, as `%40`",
+            ));
+        }
         if matches!(config.get_ssl_mode(), SslMode::Require) {
             return Err(error::backend(
                 format!("connecting to {description}"),
@@ -419,6 +449,11 @@ fn describe_config(config: &Config) -> String {
         .enumerate()
         .map(|(i, host)| {
             let name = match host {
+                // After an unescaped `@` in a password (refused by
+                // `connect`): only what follows the last `@` is the host.
+                Host::Tcp(name) if name.contains('@') => {
+                    format!("***@{}", name.rsplit('@').next().unwrap_or_default())
+                }
                 Host::Tcp(name) if name.contains(':') => format!("[{name}]"),
                 Host::Tcp(name) => name.clone(),
                 Host::Unix(path) => path.display().to_string(),
