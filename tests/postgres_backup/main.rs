@@ -689,3 +689,67 @@ async fn server_stopped_mid_backup_aborts_the_upload_and_the_next_backup_works()
         BTreeSet::from(["Completed".into(), "Failed".into()])
     );
 }
+
+/// A restore into SQLite and PostgreSQL whose PostgreSQL commit fails (a
+/// deferred constraint only checked at commit) says which database was
+/// committed, and leaves the other rolled back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_commit_in_a_multi_database_restore_names_what_was_committed() {
+    let Some(cluster) = shared_cluster("a_failed_commit_in_a_multi_database_restore").await else {
+        return;
+    };
+    let source = sqlite_file().await;
+    seed(&source.dbs).await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = file_url(dir.path());
+    let mut backup = Backup::from_url(&url).unwrap();
+    backup.add_class_with::<SimpleData>(false);
+    backup.add_class_with::<ComplexData>(false);
+    let key = backup.run_backup(&source.dbs).await.unwrap().key;
+
+    let pg_url = create_database(cluster, "partial_restore");
+    let pg = Postgres::connect(&pg_url).await.unwrap();
+    let sqlite = memory_sqlite().await;
+    let target = Databases::new(sqlite.clone()).map::<ComplexData>(pg.clone());
+    ComplexData::ensure_table(&target).await.unwrap();
+    let (client, connection) = tokio_postgres::connect(&pg_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(
+            "CREATE TABLE parent (id text PRIMARY KEY);
+             ALTER TABLE complextest ADD CONSTRAINT needs_parent FOREIGN KEY (id)
+                 REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED;",
+        )
+        .await
+        .unwrap();
+
+    let err = Restore::from_url(&url)
+        .unwrap()
+        .restore(&key, &target)
+        .await
+        .unwrap_err();
+    match &err {
+        BackupError::PartialRestore {
+            committed, failed, ..
+        } => {
+            assert_eq!(committed, &[sqlite.describe()]);
+            assert_eq!(failed, &pg.describe());
+        }
+        other => panic!("expected a partial restore, got {other}"),
+    }
+    assert!(err.to_string().contains("committed"), "{err}");
+    assert_eq!(
+        rows_of(&sqlite, "SimpleTest").await.unwrap().len(),
+        rows_of(source.dbs.default_database().unwrap().as_ref(), "SimpleTest")
+            .await
+            .unwrap()
+            .len(),
+        "the committed database holds the restored records"
+    );
+    assert!(
+        rows_of(&pg, "ComplexTest").await.unwrap().is_empty(),
+        "the failed one was rolled back"
+    );
+}

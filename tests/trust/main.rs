@@ -683,3 +683,94 @@ async fn history_records_a_run_from_start_to_end() {
         .unwrap();
     assert!(last.is_some());
 }
+
+// ---------------------------------------------------------------------------
+// Other processes: this test binary run again as a child with one job.
+// ---------------------------------------------------------------------------
+
+/// Environment variable that makes [`child_process`] do a job.
+const CHILD_JOB: &str = "GLUDB_TRUST_CHILD_JOB";
+
+/// This binary again, running only [`child_process`] with `job`.
+fn child(job: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command
+        .args(["--exact", "child_process", "--nocapture", "--test-threads=1"])
+        .env(CHILD_JOB, job);
+    command
+}
+
+/// Not a test of its own: the entry point of the child processes the
+/// tests start (it does nothing unless `GLUDB_TRUST_CHILD_JOB` is set).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn child_process() {
+    let Ok(job) = std::env::var(CHILD_JOB) else {
+        return;
+    };
+    let var = |name: &str| std::env::var(name).unwrap();
+    match job.as_str() {
+        // One backup of the set `Backup` from the database at
+        // GLUDB_DB to GLUDB_URL, started at the Unix time (ms) GLUDB_AT.
+        "backup-at" => {
+            let dbs = Databases::new(Sqlite::open(var("GLUDB_DB")).await.unwrap());
+            let mut backup = Backup::from_url(&var("GLUDB_URL")).unwrap();
+            backup.add_class_with::<SimpleData>(false);
+            let at: u128 = var("GLUDB_AT").parse().unwrap();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis();
+            if at > now {
+                std::thread::sleep(Duration::from_millis((at - now) as u64));
+            }
+            let report = backup.run_backup(&dbs).await.unwrap();
+            println!("KEY {}", report.key);
+        }
+        other => panic!("unknown child job {other:?}"),
+    }
+}
+
+/// 5. Two backups could share a key (the microsecond time) and the second
+///    overwrote the first. Eight processes back up the same set to one
+///    directory in the same instant: eight objects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_started_at_once_by_several_processes_never_share_a_key() {
+    let db = seeded().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = file_url(dir.path());
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        + 1500;
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            child("backup-at")
+                .env("GLUDB_DB", &db.path)
+                .env("GLUDB_URL", &url)
+                .env("GLUDB_AT", at.to_string())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut reported = BTreeSet::new();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "{output:?}");
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        let key = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("KEY "))
+            .unwrap()
+            .to_owned();
+        reported.insert(key);
+    }
+    assert_eq!(reported.len(), 8, "{reported:?}");
+    let listed = Restore::from_url(&url).unwrap().list().await.unwrap();
+    assert_eq!(keys(&listed), reported);
+    for listing in &listed {
+        let restore = Restore::from_url(&url).unwrap();
+        assert!(restore.verify(&listing.key).await.unwrap().is_ok());
+    }
+}
