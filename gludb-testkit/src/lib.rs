@@ -5,6 +5,8 @@
 //! * [`FaultProxy`]: an HTTP proxy in front of [`S3Server`] that injects
 //!   faults by rule (error statuses, connections reset mid-body, truncated
 //!   responses, stalls) and counts requests, for reliability tests.
+//! * [`TmpfsMount`]: a small tmpfs (Linux, needs root or `CAP_SYS_ADMIN`) to
+//!   fill up (`ENOSPC`) or remount read-only (`EROFS`) under `file://` stores.
 //! * [`PgCluster`]: a throwaway PostgreSQL cluster (`initdb` + `pg_ctl`), or
 //!   the server named by `GLUDB_TEST_POSTGRES_URL`.
 //!
@@ -15,7 +17,11 @@
 pub mod fault;
 pub mod postgres;
 pub mod s3;
+#[cfg(target_os = "linux")]
+pub mod tmpfs;
 
 pub use fault::{Fault, FaultAction, FaultProxy, RequestKind};
 pub use postgres::PgCluster;
 pub use s3::S3Server;
+#[cfg(target_os = "linux")]
+pub use tmpfs::TmpfsMount;
