@@ -2,6 +2,11 @@
 //!
 //! * [`S3Server`]: an in-process S3-compatible server (`s3s` + `s3s-fs`) with
 //!   SigV4 authentication, on its own thread and runtime.
+//! * [`FaultProxy`]: an HTTP proxy in front of [`S3Server`] that injects
+//!   faults by rule (error statuses, connections reset mid-body, truncated
+//!   responses, stalls) and counts requests, for reliability tests.
+//! * [`TmpfsMount`]: a small tmpfs (Linux, needs root or `CAP_SYS_ADMIN`) to
+//!   fill up (`ENOSPC`) or remount read-only (`EROFS`) under `file://` stores.
 //! * [`PgCluster`]: a throwaway PostgreSQL cluster (`initdb` + `pg_ctl`), or
 //!   the server named by `GLUDB_TEST_POSTGRES_URL`.
 //!
@@ -9,8 +14,14 @@
 //! data deleted) when the value that started them is dropped; the cluster
 //! of [`PgCluster::shared`], one per test binary, when the process exits.
 
+pub mod fault;
 pub mod postgres;
 pub mod s3;
+#[cfg(target_os = "linux")]
+pub mod tmpfs;
 
+pub use fault::{Fault, FaultAction, FaultProxy, RequestKind};
 pub use postgres::PgCluster;
 pub use s3::S3Server;
+#[cfg(target_os = "linux")]
+pub use tmpfs::TmpfsMount;

@@ -15,6 +15,16 @@
 //! * `<root>/.bucket-<b64>.object-<b64>.internal.json` / `.metadata.json` hold
 //!   ETags, checksums and attributes of complete objects, and
 //!   `<root>/.tmp.<n>.internal.part` are writes in progress.
+//!
+//! # Operations
+//!
+//! Everything s3s-fs implements (bucket create/head/delete, Put/Get/Head/
+//! Delete/Copy object, DeleteObjects, ListObjects(V2), the multipart upload
+//! calls and ListParts), plus ListMultipartUploads, which s3s-fs lacks and the
+//! testkit adds from the layout above (module `store`), so code that
+//! looks for orphaned uploads can be tested against this server.
+
+mod store;
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -30,12 +40,15 @@ use s3s::service::{S3Service, S3ServiceBuilder};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 
+use self::store::Store;
+
 /// How long [`Drop`] waits for in-flight requests before cutting connections.
 const GRACEFUL_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// An S3-compatible HTTP server listening on `127.0.0.1` on a free port, with
 /// SigV4 authentication on and one bucket, storing objects in a temporary
-/// directory.
+/// directory. It answers ListMultipartUploads too (`GET /<bucket>?uploads`,
+/// with `prefix`, markers and `max-uploads`), which s3s-fs alone does not.
 ///
 /// The server runs on its own thread with its own two-worker tokio runtime, so
 /// it can be started from synchronous code (benchmarks) as well as from any
@@ -74,14 +87,14 @@ impl S3Server {
         // s3s-fs maps a bucket to a directory directly under its root.
         std::fs::create_dir(root.path().join(bucket))?;
 
-        let fs = s3s_fs::FileSystem::new(root.path()).map_err(|e| {
+        let store = Store::new(root.path()).map_err(|e| {
             io::Error::other(format!(
                 "cannot open s3s-fs root {}: {e:?}",
                 root.path().display()
             ))
         })?;
         let service = {
-            let mut builder = S3ServiceBuilder::new(fs);
+            let mut builder = S3ServiceBuilder::new(store);
             builder.set_auth(SimpleAuth::from_single(access_key, secret_key));
             builder.build()
         };

@@ -5,10 +5,15 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use futures_util::TryStreamExt;
 use gludb_testkit::S3Server;
-use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, AwsAuthorizer, AwsCredential};
 use object_store::buffered::BufWriter;
+use object_store::client::HttpRequestBody;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::io::AsyncWriteExt;
@@ -280,4 +285,175 @@ async fn signed_requests_put_get_multipart_list_and_abort() {
 
 fn store_with_wrong_secret(server: &S3Server) -> Arc<dyn ObjectStore> {
     store(server, "not-the-secret")
+}
+
+/// Sends a GET signed (SigV4) with the server's keys; returns status and body.
+async fn signed_get(server: &S3Server, path_and_query: &str) -> (u16, String) {
+    let uri = format!("{}{path_and_query}", server.endpoint());
+    let mut request = hyper::Request::get(&uri)
+        .body(HttpRequestBody::empty())
+        .unwrap();
+    let credential = AwsCredential {
+        key_id: KEY.to_owned(),
+        secret_key: SECRET.to_owned(),
+        token: None,
+    };
+    AwsAuthorizer::new(&credential, "s3", "us-east-1")
+        .try_authorize(&mut request, None)
+        .unwrap();
+    let (parts, _) = request.into_parts();
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    let response = client
+        .request(hyper::Request::from_parts(parts, Empty::new()))
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+/// The text of every `<tag>…</tag>` in `xml`, in order.
+fn tags(xml: &str, tag: &str) -> Vec<String> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    let mut found = Vec::new();
+    let mut rest = xml;
+    while let Some(start) = rest.find(&open) {
+        rest = &rest[start + open.len()..];
+        let Some(end) = rest.find(&close) else { break };
+        found.push(rest[..end].to_owned());
+        rest = &rest[end + close.len()..];
+    }
+    found
+}
+
+/// Upload ids of the in-flight uploads, from s3s-fs's `.upload-<id>.json` markers.
+fn upload_markers(server: &S3Server) -> Vec<String> {
+    server
+        .orphaned_parts()
+        .iter()
+        .filter_map(|f| f.strip_prefix(".upload-")?.strip_suffix(".json"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Starts a multipart upload (and uploads one part if `part`), returning it
+/// and its upload id (the one new marker on disk).
+async fn start_upload(
+    server: &S3Server,
+    store: &Arc<dyn ObjectStore>,
+    key: &str,
+    part: bool,
+) -> (Box<dyn object_store::MultipartUpload>, String) {
+    let before = upload_markers(server);
+    let mut upload = store.put_multipart(&Path::from(key)).await.unwrap();
+    if part {
+        upload.put_part(data(1000).into()).await.unwrap();
+    }
+    let new: Vec<_> = upload_markers(server)
+        .into_iter()
+        .filter(|id| !before.contains(id))
+        .collect();
+    assert_eq!(new.len(), 1, "one new upload for {key}: {new:?}");
+    (upload, new[0].clone())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_multipart_uploads_shows_uploads_in_flight_until_aborted() {
+    let server = S3Server::start(KEY, SECRET, BUCKET).unwrap();
+    let store = store(&server, SECRET);
+
+    let (status, body) = signed_get(&server, &format!("/{BUCKET}?uploads")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(tags(&body, "Key").is_empty(), "{body}");
+    assert_eq!(tags(&body, "IsTruncated"), ["false"], "{body}");
+
+    let (mut a, id_a) = start_upload(&server, &store, "backups/2024/a.tar.gz", true).await;
+    let (mut b, id_b) = start_upload(&server, &store, "other/b", true).await;
+    let (mut c, id_c) = start_upload(&server, &store, "backups/x y+z.tar.gz", false).await;
+
+    // All of them, sorted by key, each with its id and initiation time.
+    let (status, body) = signed_get(&server, &format!("/{BUCKET}?uploads")).await;
+    eprintln!("ListMultipartUploads: {body}");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(tags(&body, "Bucket"), [BUCKET]);
+    assert_eq!(
+        tags(&body, "Key"),
+        ["backups/2024/a.tar.gz", "backups/x y+z.tar.gz", "other/b"]
+    );
+    assert_eq!(tags(&body, "UploadId"), [id_a.as_str(), &id_c, &id_b]);
+    assert_eq!(tags(&body, "Initiated").len(), 3, "{body}");
+    assert_eq!(tags(&body, "IsTruncated"), ["false"]);
+
+    // Prefix.
+    let (status, body) = signed_get(&server, &format!("/{BUCKET}?uploads&prefix=backups%2F")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        tags(&body, "Key"),
+        ["backups/2024/a.tar.gz", "backups/x y+z.tar.gz"]
+    );
+    assert_eq!(tags(&body, "UploadId"), [id_a.as_str(), &id_c]);
+
+    // Pages of one, following the markers.
+    let mut pages = Vec::new();
+    let mut query = format!("/{BUCKET}?uploads&max-uploads=1");
+    loop {
+        let (status, body) = signed_get(&server, &query).await;
+        assert_eq!(status, 200, "{body}");
+        pages.push((tags(&body, "Key"), tags(&body, "UploadId")));
+        if tags(&body, "IsTruncated") != ["true"] {
+            break;
+        }
+        let key_marker = &tags(&body, "NextKeyMarker")[0];
+        let id_marker = &tags(&body, "NextUploadIdMarker")[0];
+        query = format!(
+            "/{BUCKET}?uploads&max-uploads=1&key-marker={}&upload-id-marker={id_marker}",
+            key_marker
+                .replace('/', "%2F")
+                .replace(' ', "%20")
+                .replace('+', "%2B")
+        );
+        assert!(pages.len() < 10, "pagination does not end: {pages:?}");
+    }
+    assert_eq!(
+        pages,
+        [
+            (vec!["backups/2024/a.tar.gz".to_owned()], vec![id_a.clone()]),
+            (vec!["backups/x y+z.tar.gz".to_owned()], vec![id_c.clone()]),
+            (vec!["other/b".to_owned()], vec![id_b.clone()]),
+        ]
+    );
+
+    // encoding-type=url percent-encodes keys.
+    let (status, body) = signed_get(
+        &server,
+        &format!("/{BUCKET}?uploads&encoding-type=url&prefix=backups%2Fx"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(tags(&body, "Key"), ["backups/x%20y%2Bz.tar.gz"]);
+    assert_eq!(tags(&body, "EncodingType"), ["url"]);
+
+    // Refused rather than ignored.
+    let (status, body) = signed_get(&server, &format!("/{BUCKET}?uploads&delimiter=%2F")).await;
+    assert_eq!(status, 501, "{body}");
+    assert!(body.contains("NotImplemented"), "{body}");
+    let (status, body) = signed_get(&server, "/no-such-bucket?uploads").await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("NoSuchBucket"), "{body}");
+    let response = raw_request(&server, "GET", &format!("/{BUCKET}?uploads"));
+    assert!(response.starts_with("HTTP/1.1 403"), "unsigned: {response}");
+
+    // Aborted uploads disappear from the listing; completed ones too.
+    a.abort().await.unwrap();
+    let (_, body) = signed_get(&server, &format!("/{BUCKET}?uploads")).await;
+    assert_eq!(tags(&body, "Key"), ["backups/x y+z.tar.gz", "other/b"]);
+    assert_eq!(tags(&body, "UploadId"), [id_c.as_str(), &id_b]);
+    c.abort().await.unwrap();
+    b.complete().await.unwrap();
+    let (status, body) = signed_get(&server, &format!("/{BUCKET}?uploads")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(tags(&body, "Key").is_empty(), "{body}");
+    assert!(tags(&body, "UploadId").is_empty(), "{body}");
+    assert_eq!(server.objects(), ["other/b"]);
+    assert!(server.orphaned_parts().is_empty());
 }
