@@ -102,8 +102,10 @@ fn destinations() -> Vec<(&'static str, &'static str, Destination)> {
         (
             "URL signature",
             "sig-value-123",
-            Destination::from_url("http://127.0.0.1:9/backups?sig=sig-value-123&X-Amz-Signature=sig-value-123")
-                .unwrap(),
+            Destination::from_url(
+                "http://127.0.0.1:9/backups?sig=sig-value-123&X-Amz-Signature=sig-value-123",
+            )
+            .unwrap(),
         ),
     ]
 }
@@ -151,7 +153,10 @@ async fn no_credential_shows_in_debug_display_errors_logs_or_history() {
     for (url, secret) in [
         ("postgres://app:pg-s3cr3t@127.0.0.1:9/db", "pg-s3cr3t"),
         ("postgres://app:p@g-s3cr3t@127.0.0.1:9/db", "g-s3cr3t"),
-        ("host=127.0.0.1 port=9 user=app password=kv-s3cr3t dbname=db", "kv-s3cr3t"),
+        (
+            "host=127.0.0.1 port=9 user=app password=kv-s3cr3t dbname=db",
+            "kv-s3cr3t",
+        ),
     ] {
         let builder = Postgres::builder(url);
         assert_hidden(secret, &format!("{builder:?}"), url);

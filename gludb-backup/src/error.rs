@@ -302,7 +302,7 @@ impl BackupError {
 /// Whether the store refused the request's credentials: `object_store` says
 /// so for object requests; for listing it only reports the HTTP status (its
 /// retry error type is private), so look for 401/403 in the error chain.
-fn refused_credentials(error: &object_store::Error) -> bool {
+pub(crate) fn refused_credentials(error: &object_store::Error) -> bool {
     if matches!(
         error,
         object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }

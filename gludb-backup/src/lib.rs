@@ -19,6 +19,7 @@ mod report;
 mod restore;
 mod restore_writer;
 mod retention;
+mod retry;
 mod run;
 mod selection;
 mod set;

@@ -203,16 +203,73 @@ struct UploadEntry {
 
 /// Every open multipart upload named like a backup under the prefix.
 async fn multipart_uploads(connected: &Connected, access: &S3Access) -> Result<Vec<Orphan>> {
+    let prefix = match connected.prefix.as_ref() {
+        "" => String::new(),
+        prefix => format!("{prefix}/"),
+    };
+    let mut found = Vec::new();
+    for upload in list_uploads(connected, access, &prefix).await? {
+        let Some(set) = backup_set_of(connected, &upload.key) else {
+            continue;
+        };
+        let started = upload
+            .initiated
+            .as_deref()
+            .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok());
+        found.push(Orphan {
+            key: upload.key,
+            set,
+            started,
+            kind: OrphanKind::MultipartUpload {
+                upload_id: upload.upload_id,
+            },
+        });
+    }
+    Ok(found)
+}
+
+/// Aborts every open multipart upload of `key`, a key unique to one run
+/// (see `archive::key`), so that each is that run's own: an upload whose
+/// creation was answered but whose answer was lost (the client retried and
+/// used another) is invisible to the run otherwise. Returns how many were
+/// aborted. Only S3 has such uploads.
+pub(crate) async fn abort_uploads_of(connected: &Connected, key: &str) -> Result<usize> {
+    let StoreKind::S3(access) = &connected.kind else {
+        return Ok(0);
+    };
+    let mut aborted = 0;
+    for upload in list_uploads(connected, access, key).await? {
+        if upload.key != key {
+            continue;
+        }
+        access
+            .store
+            .abort_multipart(&Path::from(key), &upload.upload_id)
+            .await
+            .map_err(|e| {
+                BackupError::store(
+                    &connected.description,
+                    &format!("aborting a stray upload of {key}"),
+                    e,
+                )
+            })?;
+        aborted += 1;
+    }
+    Ok(aborted)
+}
+
+/// `ListMultipartUploads` under `prefix`, every page.
+async fn list_uploads(
+    connected: &Connected,
+    access: &S3Access,
+    prefix: &str,
+) -> Result<Vec<UploadEntry>> {
     let failed = |e: object_store::Error| {
         BackupError::store(
             &connected.description,
             "listing unfinished multipart uploads",
             e,
         )
-    };
-    let prefix = match connected.prefix.as_ref() {
-        "" => String::new(),
-        prefix => format!("{prefix}/"),
     };
     let mut options = ClientOptions::new().with_allow_http(access.bucket_url.starts_with("http:"));
     for (key, value) in &access.client_options {
@@ -233,9 +290,8 @@ async fn multipart_uploads(connected: &Connected, access: &S3Access) -> Result<V
     let mut found = Vec::new();
     loop {
         let mut url = url::Url::parse(&format!("{}?uploads", access.bucket_url))
-            .map_err(|e| generic_error(e.to_string()))
-            .map_err(failed)?;
-        url.query_pairs_mut().append_pair("prefix", &prefix);
+            .map_err(|e| failed(generic_error(e.to_string())))?;
+        url.query_pairs_mut().append_pair("prefix", prefix);
         if let Some((key, upload)) = &markers {
             url.query_pairs_mut()
                 .append_pair("key-marker", key)
@@ -245,8 +301,7 @@ async fn multipart_uploads(connected: &Connected, access: &S3Access) -> Result<V
             .method(http::Method::GET)
             .uri(url.as_str())
             .body(HttpRequestBody::empty())
-            .map_err(|e| generic_error(e.to_string()))
-            .map_err(failed)?;
+            .map_err(|e| failed(generic_error(e.to_string())))?;
         AwsAuthorizer::new(&credential, "s3", &access.region)
             .try_authorize(&mut request, None)
             .map_err(failed)?;
@@ -275,23 +330,7 @@ async fn multipart_uploads(connected: &Connected, access: &S3Access) -> Result<V
         let text = String::from_utf8_lossy(&body);
         let listing: UploadListing = quick_xml::de::from_str(&text)
             .map_err(|e| failed(generic_error(format!("unreadable upload listing: {e}"))))?;
-        for upload in listing.uploads {
-            let Some(set) = backup_set_of(connected, &upload.key) else {
-                continue;
-            };
-            let started = upload
-                .initiated
-                .as_deref()
-                .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok());
-            found.push(Orphan {
-                key: upload.key,
-                set,
-                started,
-                kind: OrphanKind::MultipartUpload {
-                    upload_id: upload.upload_id,
-                },
-            });
-        }
+        found.extend(listing.uploads);
         match (
             listing.is_truncated,
             listing.next_key_marker,

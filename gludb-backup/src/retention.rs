@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use crate::{
-    BackupError, BackupListing, Result, archive::SetName, destination::Connected,
+    BackupError, BackupListing, Result, archive::SetName, destination::Connected, retry::once_more,
     source::list_backups,
 };
 
@@ -123,7 +123,7 @@ pub(crate) async fn prune(
     if !dry_run {
         for backup in &deleted {
             let path = object_store::path::Path::from(backup.key.as_str());
-            object_store::ObjectStoreExt::delete(connected.store.as_ref(), &path)
+            once_more(|| object_store::ObjectStoreExt::delete(connected.store.as_ref(), &path))
                 .await
                 .map_err(|e| {
                     BackupError::store(

@@ -23,6 +23,7 @@ use crate::{
     archive::{ArchiveWriter, Manifest, MemberManifest, SetName},
     compress::{ChunkWriter, chunk_channel, compress_chunks},
     destination::Connected,
+    orphans,
     set::{self, RunGuard},
     upload::{Upload, part_size_for},
 };
@@ -240,6 +241,16 @@ impl Run {
             && let Err(abort) = upload.abort().await
         {
             tracing::error!(error = %abort, "aborting the upload failed; parts may remain");
+        }
+        if upload.multipart_requested() {
+            // An upload created for this run whose answer was lost (the
+            // client retried and used another) is left over otherwise.
+            match orphans::abort_uploads_of(&self.connected, self.path.as_ref()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(key = %self.path, n, "aborted stray uploads of this run"),
+                Err(e) => tracing::warn!(key = %self.path, error = %e,
+                    "could not check for stray uploads of this run; `find_orphans` will list any"),
+            }
         }
         outcome
     }

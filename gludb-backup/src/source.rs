@@ -9,6 +9,7 @@ use crate::{
     BackupError, Result,
     archive::{ArchiveError, ArchiveReader, BackupKey, Limits, SetName},
     destination::Connected,
+    retry::once_more,
 };
 
 /// A backup found at a destination.
@@ -33,9 +34,7 @@ pub(crate) async fn list_backups(
     set: Option<&SetName>,
 ) -> Result<Vec<BackupListing>> {
     let prefix = (!connected.prefix.as_ref().is_empty()).then_some(&connected.prefix);
-    let listed = connected
-        .store
-        .list_with_delimiter(prefix)
+    let listed = once_more(|| connected.store.list_with_delimiter(prefix))
         .await
         .map_err(|e| BackupError::store(&connected.description, "listing backups", e))?;
     let mut backups: Vec<BackupListing> = listed

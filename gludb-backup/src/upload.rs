@@ -57,6 +57,9 @@ pub(crate) struct Upload {
     state: State,
     buffered: usize,
     sent: u64,
+    /// Whether a multipart upload was asked for (its creation may have
+    /// reached the store even if its answer did not reach us).
+    multipart_requested: bool,
 }
 
 impl Upload {
@@ -74,7 +77,13 @@ impl Upload {
             state: State::Buffering(Vec::new()),
             buffered: 0,
             sent: 0,
+            multipart_requested: false,
         }
+    }
+
+    /// Whether the upload asked the store for a multipart upload.
+    pub(crate) fn multipart_requested(&self) -> bool {
+        self.multipart_requested
     }
 
     /// Changes the part size; only before the first byte is written.
@@ -102,7 +111,8 @@ impl Upload {
             }
             let pending = std::mem::take(pending);
             let (store, path) = (Arc::clone(&self.store), self.path.clone());
-            let create = tokio::spawn(async move { store.put_multipart(&path).await });
+            let create = tokio::spawn(create_multipart(store, path));
+            self.multipart_requested = true;
             self.state = State::Creating(create, pending);
         }
         let concurrency = self.concurrency;
@@ -145,22 +155,7 @@ impl Upload {
         match std::mem::replace(&mut self.state, State::Ended) {
             State::Buffering(pending) => {
                 let payload: PutPayload = pending.into_iter().collect();
-                let create = PutOptions {
-                    mode: PutMode::Create,
-                    ..PutOptions::default()
-                };
-                match self
-                    .store
-                    .put_opts(&self.path, payload.clone(), create)
-                    .await
-                {
-                    // A store that cannot create conditionally: the key is
-                    // unique by construction (see `archive::key`).
-                    Err(object_store::Error::NotImplemented { .. }) => {
-                        self.store.put(&self.path, payload).await.map(drop)
-                    }
-                    other => other.map(drop),
-                }
+                put_new(self.store.as_ref(), &self.path, payload).await
             }
             State::Multipart(writer) => writer.finish().await.map(drop),
             State::Creating(..) | State::Ended => Err(ended()),
@@ -181,6 +176,73 @@ impl Upload {
         match std::mem::replace(&mut self.state, State::Ended) {
             State::Multipart(writer) => writer.abort().await,
             _ => Ok(()),
+        }
+    }
+}
+
+/// Writes the whole object with a conditional PUT (create, never
+/// overwrite). object_store does not retry it when the connection drops (a
+/// blind retry of a conditional request can fail on its own success), so
+/// this retries: an "already exists" after a failed attempt is that
+/// attempt's success if the object has our size (the key belongs to this
+/// run alone).
+async fn put_new(
+    store: &dyn ObjectStore,
+    path: &Path,
+    payload: PutPayload,
+) -> object_store::Result<()> {
+    const ATTEMPTS: u32 = 4;
+    let create = || PutOptions {
+        mode: PutMode::Create,
+        ..PutOptions::default()
+    };
+    let mut attempt = 1;
+    loop {
+        match store.put_opts(path, payload.clone(), create()).await {
+            Ok(_) => return Ok(()),
+            // A store that cannot create conditionally: the key is
+            // unique by construction (see `archive::key`), and a plain
+            // PUT is retried by object_store.
+            Err(object_store::Error::NotImplemented { .. }) => {
+                return store.put(path, payload).await.map(drop);
+            }
+            Err(e @ object_store::Error::AlreadyExists { .. }) if attempt > 1 => {
+                let ours = store
+                    .head(path)
+                    .await
+                    .is_ok_and(|meta| meta.size == payload.content_length() as u64);
+                return if ours { Ok(()) } else { Err(e) };
+            }
+            Err(e @ object_store::Error::Generic { .. }) if attempt < ATTEMPTS => {
+                tracing::debug!(error = %e, attempt, "writing the backup failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Tries to create a multipart upload a few times. object_store does not
+/// retry a creation whose answer was lost (it is not idempotent for S3: a
+/// second request creates a second upload); for us it is safe, because the
+/// key belongs to this run alone and the run aborts every other upload of
+/// its key when it ends (see `orphans::abort_uploads_of`).
+async fn create_multipart(
+    store: Arc<dyn ObjectStore>,
+    path: Path,
+) -> object_store::Result<Box<dyn MultipartUpload>> {
+    const ATTEMPTS: u32 = 4;
+    let mut attempt = 1;
+    loop {
+        match store.put_multipart(&path).await {
+            // Transport and server errors; a refusal (403, 404, ...) is final.
+            Err(e @ object_store::Error::Generic { .. }) if attempt < ATTEMPTS => {
+                tracing::debug!(error = %e, attempt, "creating the multipart upload failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await;
+                attempt += 1;
+            }
+            other => return other,
         }
     }
 }

@@ -108,7 +108,10 @@ pub enum RequestKind {
     ListMultipartUploads,
     /// `DELETE /<bucket>/<key>` without `uploadId`.
     DeleteObject,
-    /// Anything else: bucket operations, ListBuckets, ListParts, DeleteObjects, …
+    /// `POST /<bucket>?delete`: the bulk delete object_store uses for every
+    /// delete on S3.
+    DeleteObjects,
+    /// Anything else: bucket operations, ListBuckets, ListParts, …
     Other,
 }
 
@@ -141,6 +144,7 @@ impl RequestKind {
             ("GET", true) if !has("uploadId") => RequestKind::GetObject,
             ("HEAD", true) => RequestKind::HeadObject,
             ("GET", false) if has("uploads") => RequestKind::ListMultipartUploads,
+            ("POST", false) if has("delete") => RequestKind::DeleteObjects,
             ("GET", false) => {
                 // V2 has `list-type=2`; V1 has no subresource (only list parameters).
                 const LIST_PARAMS: [&str; 9] = [

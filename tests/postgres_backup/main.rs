@@ -742,10 +742,13 @@ async fn a_failed_commit_in_a_multi_database_restore_names_what_was_committed() 
     assert!(err.to_string().contains("committed"), "{err}");
     assert_eq!(
         rows_of(&sqlite, "SimpleTest").await.unwrap().len(),
-        rows_of(source.dbs.default_database().unwrap().as_ref(), "SimpleTest")
-            .await
-            .unwrap()
-            .len(),
+        rows_of(
+            source.dbs.default_database().unwrap().as_ref(),
+            "SimpleTest"
+        )
+        .await
+        .unwrap()
+        .len(),
         "the committed database holds the restored records"
     );
     assert!(

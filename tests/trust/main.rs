@@ -652,8 +652,13 @@ async fn history_records_a_run_from_start_to_end() {
     let dir = tempfile::tempdir().unwrap();
     let gate = Arc::new(Barrier::new(2));
     let release = Arc::clone(&gate);
+    // The run stops in its progress callback until the history was read.
+    let once = std::sync::Once::new();
     let mut backup = local(&file_url(dir.path())).with_progress(move |_| {
-        release.wait();
+        once.call_once(|| {
+            release.wait();
+            release.wait();
+        });
     });
     backup.add_class::<SimpleData>();
     let running = backup.start(&db.dbs).unwrap();
@@ -661,8 +666,8 @@ async fn history_records_a_run_from_start_to_end() {
     let seen_running = tokio::task::spawn_blocking({
         let gate = Arc::clone(&gate);
         move || {
-            let runtime = tokio::runtime::Handle::current();
-            let runs = runtime.block_on(history(&dbs));
+            gate.wait();
+            let runs = tokio::runtime::Handle::current().block_on(history(&dbs));
             gate.wait();
             runs
         }
@@ -695,7 +700,12 @@ const CHILD_JOB: &str = "GLUDB_TRUST_CHILD_JOB";
 fn child(job: &str) -> std::process::Command {
     let mut command = std::process::Command::new(std::env::current_exe().unwrap());
     command
-        .args(["--exact", "child_process", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_JOB, job);
     command
 }
@@ -724,7 +734,7 @@ async fn child_process() {
                 std::thread::sleep(Duration::from_millis((at - now) as u64));
             }
             let report = backup.run_backup(&dbs).await.unwrap();
-            println!("KEY {}", report.key);
+            println!("\nKEY {}", report.key);
         }
         other => panic!("unknown child job {other:?}"),
     }
@@ -761,7 +771,7 @@ async fn backups_started_at_once_by_several_processes_never_share_a_key() {
         let stdout = String::from_utf8(output.stdout).unwrap();
         let key = stdout
             .lines()
-            .find_map(|l| l.strip_prefix("KEY "))
+            .find_map(|l| Some(l.split_once("KEY ")?.1))
             .unwrap()
             .to_owned();
         reported.insert(key);
