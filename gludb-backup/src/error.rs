@@ -210,7 +210,7 @@ pub enum BackupError {
         failed: String,
         /// Why.
         #[source]
-        source: gludb_core::Error,
+        source: Box<gludb_core::Error>,
     },
 
     /// A local I/O error.

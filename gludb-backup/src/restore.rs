@@ -323,7 +323,7 @@ async fn commit_all(
             return Err(BackupError::PartialRestore {
                 committed,
                 failed: database,
-                source,
+                source: Box::new(source),
             });
         }
         committed.push(database);

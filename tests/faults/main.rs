@@ -606,7 +606,7 @@ async fn a_killed_backup_leaves_nothing_visible_and_its_leftovers_are_cleaned() 
         again.add_class::<BlobData>();
         let report = again.run_backup(&source.dbs).await.unwrap();
         assert!(restore.verify(&report.key).await.unwrap().is_ok());
-        assert_eq!(server.objects(), [report.key.clone()], "{point}");
+        assert_eq!(server.objects(), std::slice::from_ref(&report.key), "{point}");
         rows.push(format!(
             "| S3, SIGKILL {point} | nothing | Running | {} found, {} aborted | succeeds |",
             found.len(),
