@@ -18,24 +18,12 @@ use gludb::{
     backup::{Backup, Destination, Restore},
     sqlite::Sqlite,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-/// The benchmark's record type.
-#[derive(Storable, Serialize, Deserialize)]
-#[gludb(table = "BenchData")]
-struct BenchData {
-    id: String,
-    name: String,
-    descrip: String,
-    age: u32,
-    extra: Extra,
-}
+#[path = "shared/bench_data.rs"]
+mod bench_data;
 
-#[derive(Serialize, Deserialize)]
-struct Extra {
-    a: u64,
-    tags: Vec<String>,
-}
+use bench_data::{BenchData, Extra};
 
 /// A record as the data layer stores it: the fields plus GLUDB's keys.
 #[derive(Serialize)]

@@ -242,8 +242,14 @@ impl Restore {
     /// Restores the selected classes (by default every registered class in
     /// the archive) into the databases `dbs` maps them to. A selected class
     /// the archive does not hold is an error that names what it does hold.
-    /// See the [module documentation](self) for what "all or nothing"
-    /// guarantees with several databases.
+    ///
+    /// All or nothing, as far as databases allow: every database's writes
+    /// must succeed before any is committed, so a bad archive, a record
+    /// that does not decode, a missing class or a database error changes
+    /// nothing anywhere. Only the commits themselves happen one database
+    /// after another (no transaction spans SQLite and PostgreSQL): if a
+    /// commit fails, the databases committed before it keep the restored
+    /// records, and [`BackupError::PartialRestore`] names them.
     pub async fn restore(&self, key: &str, dbs: &Databases) -> Result<RestoreReport> {
         let connected = self.destination.connect()?;
         let reader = open_backup(&connected, key, self.limits).await?;

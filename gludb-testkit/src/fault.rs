@@ -641,31 +641,14 @@ async fn serve(
     shared: Arc<Shared>,
     mut shutdown: oneshot::Receiver<()>,
 ) {
-    let listener = match tokio::net::TcpListener::from_std(listener) {
-        Ok(listener) => listener,
-        Err(e) => {
-            eprintln!("gludb-testkit: fault proxy cannot register its listener: {e}");
-            return;
-        }
+    let Some(listener) = crate::accept::register(listener, "fault proxy") else {
+        return;
     };
     // Header names keep their case both ways (hyper lowercases them otherwise).
     let client = Client::builder(TokioExecutor::new())
         .http1_preserve_header_case(true)
         .build_http::<Incoming>();
-    loop {
-        let socket = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((socket, _peer)) => socket,
-                Err(_) => {
-                    // Usually out of file descriptors: back off a little instead of spinning.
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
-            _ = &mut shutdown => break,
-        };
-        // Nagle delays small responses behind the client's delayed ACK.
-        let _ = socket.set_nodelay(true);
+    while let Some(socket) = crate::accept::next_connection(&listener, &mut shutdown).await {
         let reset = Arc::new(AtomicBool::new(false));
         let connection = Arc::new(Connection {
             shared: Arc::clone(&shared),

@@ -14,6 +14,7 @@
 //! data deleted) when the value that started them is dropped; the cluster
 //! of [`PgCluster::shared`], one per test binary, when the process exits.
 
+mod accept;
 pub mod fault;
 pub mod postgres;
 pub mod s3;

@@ -272,29 +272,12 @@ async fn serve(
     service: S3Service,
     mut shutdown: oneshot::Receiver<()>,
 ) {
-    let listener = match tokio::net::TcpListener::from_std(listener) {
-        Ok(listener) => listener,
-        Err(e) => {
-            eprintln!("gludb-testkit: S3 server cannot register its listener: {e}");
-            return;
-        }
+    let Some(listener) = crate::accept::register(listener, "S3 server") else {
+        return;
     };
     let http = ConnBuilder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
-    loop {
-        let socket = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((socket, _peer)) => socket,
-                Err(_) => {
-                    // Usually out of file descriptors: back off a little instead of spinning.
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
-            _ = &mut shutdown => break,
-        };
-        // Nagle delays small responses behind the client's delayed ACK.
-        let _ = socket.set_nodelay(true);
+    while let Some(socket) = crate::accept::next_connection(&listener, &mut shutdown).await {
         let conn = http.serve_connection(TokioIo::new(socket), service.clone());
         let conn = graceful.watch(conn.into_owned());
         tokio::spawn(async move {

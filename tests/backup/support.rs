@@ -79,8 +79,14 @@ pub async fn save_simple_records(
 /// 48 records of 256 KiB of noise, ~12 MB that compresses to ~9 MB: two
 /// 5 MiB parts at least, so a backup of them goes multipart.
 pub async fn save_incompressible_blobs(dbs: &gludb::Databases) {
+    save_blobs(dbs, 48).await;
+}
+
+/// `count` records of 256 KiB of noise (it compresses to about three
+/// quarters: 32 make an archive of ~6 MiB, two 5 MiB parts).
+pub async fn save_blobs(dbs: &gludb::Databases, count: u64) {
     BlobData::ensure_table(dbs).await.unwrap();
-    for i in 0..48 {
+    for i in 0..count {
         BlobData {
             noise: noise(i, 256 * 1024),
             ..Default::default()
@@ -240,4 +246,39 @@ pub fn write_archive(dir: &Path, name: &str, members: &[(&str, &[u8])]) {
             tar.append_data(&mut header, member, *data).unwrap();
         }
     });
+}
+
+/// This test binary again, running only its test `child_process` with
+/// `job` in the environment variable `job_var`: how tests run a backup in
+/// another process (to race it, or to kill it).
+pub fn this_binary_again(job_var: &str, job: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command
+        .args([
+            "--exact",
+            "child_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(job_var, job);
+    command
+}
+
+/// The manifest entry of a `SimpleData` member named `name` holding the
+/// lines `data`, as if backed up from `table`: for hand-made archives.
+pub fn simple_member(
+    name: &str,
+    table: &str,
+    data: &[u8],
+) -> gludb::backup::archive::MemberManifest {
+    gludb::backup::archive::MemberManifest {
+        name: name.into(),
+        type_name: "SimpleData".into(),
+        module_path: SimpleData::type_info().module_path().into(),
+        table: table.into(),
+        indexes: vec!["reversed_name".into()],
+        records: data.iter().filter(|b| **b == b'\n').count() as u64,
+        bytes: data.len() as u64,
+        sha256: sha256_hex(data),
+    }
 }

@@ -105,6 +105,14 @@ impl Case {
         rule.action(self.action)
     }
 
+    fn kind(&self) -> &'static str {
+        if self.persistent {
+            "persistent"
+        } else {
+            "transient"
+        }
+    }
+
     /// What must happen: `true` for success.
     fn must_succeed(&self) -> bool {
         // The answer to a completion is lost, but the object is complete:
@@ -296,11 +304,7 @@ fn check(case: Case, outcome: &Outcome) -> String {
         case.op.name(),
         case.on,
         action_name(case.action),
-        if case.persistent {
-            "persistent"
-        } else {
-            "transient"
-        }
+        case.kind()
     );
     assert!(
         outcome.retries > 0,
@@ -382,11 +386,7 @@ fn check(case: Case, outcome: &Outcome) -> String {
         case.op.name(),
         case.on,
         action_name(case.action),
-        if case.persistent {
-            "persistent"
-        } else {
-            "transient"
-        },
+        case.kind(),
         result,
         outcome.retries,
         new_objects,
@@ -445,21 +445,6 @@ async fn object_store_faults_are_survived_or_fail_cleanly() {
     );
 }
 
-/// `count` × 256 KiB of noise (it compresses to about three quarters): 32
-/// make an archive of ~6 MiB, two 5 MiB parts.
-async fn save_blobs(dbs: &Databases, count: u64) {
-    BlobData::ensure_table(dbs).await.unwrap();
-    for i in 0..count {
-        BlobData {
-            noise: noise(i, 256 * 1024),
-            ..Default::default()
-        }
-        .save(dbs)
-        .await
-        .unwrap();
-    }
-}
-
 // ---------------------------------------------------------------------------
 // A backup process killed with SIGKILL, and a file system that fills up or
 // turns read-only.
@@ -507,15 +492,8 @@ async fn child_process() {
 
 /// Starts a backup process; returns it and the key it writes.
 fn spawn_backup(envs: &[(&str, String)]) -> (std::process::Child, String) {
-    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    let mut command = this_binary_again(CHILD_JOB, "backup");
     command
-        .args([
-            "--exact",
-            "child_process",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_JOB, "backup")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     for (name, value) in envs {
@@ -606,7 +584,11 @@ async fn a_killed_backup_leaves_nothing_visible_and_its_leftovers_are_cleaned() 
         again.add_class::<BlobData>();
         let report = again.run_backup(&source.dbs).await.unwrap();
         assert!(restore.verify(&report.key).await.unwrap().is_ok());
-        assert_eq!(server.objects(), std::slice::from_ref(&report.key), "{point}");
+        assert_eq!(
+            server.objects(),
+            std::slice::from_ref(&report.key),
+            "{point}"
+        );
         rows.push(format!(
             "| S3, SIGKILL {point} | nothing | Running | {} found, {} aborted | succeeds |",
             found.len(),

@@ -312,18 +312,11 @@ async fn a_restore_refuses_classes_the_archive_does_not_hold() {
     // The manifest says the type was backed up from another table.
     let mut manifest = Manifest::new("2026-11-27T00:00:00Z".into(), Vec::new());
     let line = b"{\"id\":\"x1\",\"name\":\"n\",\"descrip\":\"d\",\"age\":1}\n";
-    manifest
-        .members
-        .push(gludb::backup::archive::MemberManifest {
-            name: "SimpleData--SimpleTestOld.json".into(),
-            type_name: "SimpleData".into(),
-            module_path: SimpleData::type_info().module_path().into(),
-            table: "SimpleTestOld".into(),
-            indexes: vec!["reversed_name".into()],
-            records: 1,
-            bytes: line.len() as u64,
-            sha256: sha256_hex(line),
-        });
+    manifest.members.push(simple_member(
+        "SimpleData--SimpleTestOld.json",
+        "SimpleTestOld",
+        line,
+    ));
     let json = serde_json::to_vec(&manifest).unwrap();
     let renamed = "Backup_2026-11-27T00_00_00.000000Z.tar.gz";
     write_archive(
@@ -360,18 +353,11 @@ async fn duplicate_member_names_are_refused() {
     let line = b"{\"id\":\"a\",\"name\":\"n\",\"descrip\":\"d\",\"age\":1}\n";
     let other = b"{\"id\":\"b\",\"name\":\"evil\",\"descrip\":\"d\",\"age\":2}\n";
     let mut manifest = Manifest::new("2026-11-27T00:00:00Z".into(), Vec::new());
-    manifest
-        .members
-        .push(gludb::backup::archive::MemberManifest {
-            name: "SimpleData--SimpleTest.json".into(),
-            type_name: "SimpleData".into(),
-            module_path: SimpleData::type_info().module_path().into(),
-            table: "SimpleTest".into(),
-            indexes: vec!["reversed_name".into()],
-            records: 1,
-            bytes: line.len() as u64,
-            sha256: sha256_hex(line),
-        });
+    manifest.members.push(simple_member(
+        "SimpleData--SimpleTest.json",
+        "SimpleTest",
+        line,
+    ));
     let json = serde_json::to_vec(&manifest).unwrap();
     let key = "Backup_2026-11-27T00_00_00.000001Z.tar.gz";
     write_archive(
@@ -698,16 +684,7 @@ const CHILD_JOB: &str = "GLUDB_TRUST_CHILD_JOB";
 
 /// This binary again, running only [`child_process`] with `job`.
 fn child(job: &str) -> std::process::Command {
-    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
-    command
-        .args([
-            "--exact",
-            "child_process",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_JOB, job);
-    command
+    this_binary_again(CHILD_JOB, job)
 }
 
 /// Not a test of its own: the entry point of the child processes the

@@ -160,8 +160,9 @@ impl BackupKey {
     }
 
     /// The key of a backup file name (or object key: any prefix is
-    /// ignored), if it is one. Accepts every form listed in the
-    /// [module documentation](self).
+    /// ignored), if it is one: `<set>_<time>Z-<run>.tar.gz`, and the older
+    /// forms `Backup_<time>Z.tar.gz` and the original Python GLUDB's
+    /// `Backup_UTC_<time>.tar.gz` (both of the set `Backup`).
     pub fn parse(key: &str) -> Option<BackupKey> {
         let file_name = key.rsplit('/').next()?;
         let stem = file_name.strip_suffix(SUFFIX)?;
