@@ -20,4 +20,3 @@ pub struct Extra {
     pub a: u64,
     pub tags: Vec<String>,
 }
-

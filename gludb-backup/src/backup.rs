@@ -89,7 +89,7 @@ impl Tuning {
 /// assert_eq!(backup.add_class::<Note>(), 1);
 /// let report = backup.run_backup(&dbs).await?;
 /// assert_eq!(report.classes[0].records, 1);
-/// assert!(report.key.starts_with("Backup_"));
+/// assert!(report.key.starts_with("Backup_UTC_"));
 /// # Ok(()) }
 /// ```
 ///
@@ -169,8 +169,8 @@ impl Backup {
         self
     }
 
-    /// Names the backup set (default `Backup`): the first part of every
-    /// object name, the name in history records, and what retention and
+    /// Names the backup set (default `Backup`): the last part of every
+    /// object name (left out for `Backup`), the name in history records, and what retention and
     /// scheduling group by. 1 to 64 ASCII letters, digits, `-` and `_`
     /// (checked when the backup starts). Give each differently configured
     /// backup its own name: two selections under one name at one
@@ -235,7 +235,7 @@ impl Backup {
     }
 
     /// Runs the backup: every selected class of each database is read inside
-    /// one snapshot and streamed into `<name>_<time>Z-<run>.tar.gz` at the
+    /// one snapshot and streamed into `Backup_UTC_<time>_<run>[_<name>].tar.gz` at the
     /// destination. A `BackupHistory` record is saved when the run starts
     /// (status `Running`) and updated when it ends, success or failure. On
     /// failure the upload is aborted: nothing is left behind.

@@ -1,5 +1,5 @@
 //! Backup sets. A set is a name at a destination: every run of it writes
-//! `<prefix>/<name>_<time>Z-<run>.tar.gz`, its retention policy deletes only
+//! `<prefix>/Backup_UTC_<time>_<run>_<name>.tar.gz`, its retention policy deletes only
 //! objects of that name directly under that prefix, and `run_if_due`
 //! schedules it from the history records of that name and destination.
 //!

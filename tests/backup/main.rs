@@ -130,7 +130,7 @@ async fn backup_to_s3_holds_every_record_verbatim() {
 
     assert_eq!(report.bucket, BUCKET);
     assert!(
-        report.key.starts_with("Backup_") && report.key.ends_with(".tar.gz"),
+        report.key.starts_with("Backup_UTC_") && report.key.ends_with(".tar.gz"),
         "{}",
         report.key
     );

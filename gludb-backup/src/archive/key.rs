@@ -1,18 +1,21 @@
-//! Backup object names. A name says which backup set an object belongs to
-//! and when it was taken, so a listing can group and order backups without
-//! opening them:
+//! Backup object names. A name says when a backup was taken, which run
+//! wrote it and which backup set it belongs to, so a listing can group and
+//! order backups without opening them; and it keeps the original GLUDB's
+//! shape, so lifecycle rules and scripts written for the original (which
+//! match on `Backup_UTC_`) keep working:
 //!
 //! ```text
-//! <set>_<YYYY-MM-DDTHH_MM_SS.ffffff>Z-<run>.tar.gz
+//! Backup_UTC_<YYYY-MM-DDTHH_MM_SS.ffffff>_<run>[_<set>].tar.gz
 //! ```
 //!
-//! `<set>` is the backup's name (`Backup` unless [`crate::Backup::with_name`]
-//! says otherwise, which gives the original GLUDB's `Backup_<time>.tar.gz`
-//! look), the time is UTC with `:` replaced by `_`, and `<run>` is 8 random
-//! hex digits: two runs of one set in the same microsecond, in this process
-//! or any other, still write two objects. Names written before sets existed
-//! (`Backup_<time>Z.tar.gz`) and by the original Python GLUDB
-//! (`Backup_UTC_<time>.tar.gz`) belong to the set `Backup`.
+//! The time is UTC, with `:` replaced by `_` as the original does, always
+//! with its microseconds (so names sort by time); `<run>` is 8 random hex
+//! digits, so two runs in the same microsecond, in this process or any
+//! other, write two objects; `<set>` is the backup's name, left out for the
+//! default set `Backup`. Names the original Python GLUDB wrote
+//! (`Backup_UTC_<time>.tar.gz`, the fraction left out when it is zero) and
+//! gludb-rs wrote before sets (`Backup_<time>Z.tar.gz`) belong to the set
+//! `Backup`.
 
 use std::{
     fmt,
@@ -29,8 +32,15 @@ use crate::{BackupError, Result};
 const KEY_TIME: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]_[minute]_[second].[subsecond digits:6]");
 
+/// The original's time when its microseconds were 0 (Python's `isoformat`).
+const KEY_TIME_WITHOUT_FRACTION: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]_[minute]_[second]");
+
 /// Length of a formatted [`KEY_TIME`]: `2026-11-27T02_03_04.500000`.
 const KEY_TIME_LEN: usize = 26;
+
+/// What every name starts with, as the original GLUDB's do.
+const PREFIX: &str = "Backup_UTC_";
 
 /// The only archive suffix written so far.
 const SUFFIX: &str = ".tar.gz";
@@ -101,17 +111,19 @@ impl fmt::Display for SetName {
     }
 }
 
-/// The file name of one backup: its set, when it was taken, and the run
-/// that wrote it.
+/// The file name of one backup: when it was taken, the run that wrote it,
+/// and its set.
 ///
 /// ```
 /// use gludb_backup::archive::{BackupKey, SetName};
 /// let t = time::macros::datetime!(2026-11-27 02:03:04.5 UTC);
 /// let key = BackupKey::new(SetName::new("nightly")?, t);
 /// let name = key.file_name();
-/// assert!(name.starts_with("nightly_2026-11-27T02_03_04.500000Z-"));
+/// assert!(name.starts_with("Backup_UTC_2026-11-27T02_03_04.500000_"));
+/// assert!(name.ends_with("_nightly.tar.gz"));
 /// assert_eq!(BackupKey::parse(&format!("daily/{name}")), Some(key));
-/// assert_eq!(BackupKey::parse("Backup_UTC_2015-01-02T03_04_05.000006.tar.gz").unwrap().set().as_str(), "Backup");
+/// let original = BackupKey::parse("Backup_UTC_2015-01-02T03_04_05.000006.tar.gz").unwrap();
+/// assert_eq!(original.set().as_str(), "Backup");
 /// assert!(BackupKey::parse("notes.txt").is_none());
 /// # Ok::<(), gludb_backup::BackupError>(())
 /// ```
@@ -119,20 +131,27 @@ impl fmt::Display for SetName {
 pub struct BackupKey {
     set: SetName,
     time: OffsetDateTime,
-    /// `None` for names written before runs were tagged.
-    run: Option<String>,
+    /// The file name, as written or as found.
+    name: String,
 }
 
 impl BackupKey {
     /// A new key for a run of `set` started at `time`, with a fresh random
     /// run tag.
     pub fn new(set: SetName, time: OffsetDateTime) -> BackupKey {
-        let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
-        BackupKey {
-            set,
-            time: time.to_offset(UtcOffset::UTC),
-            run: Some(run),
-        }
+        let time = time.to_offset(UtcOffset::UTC);
+        let run = &uuid::Uuid::new_v4().simple().to_string()[..8];
+        // Formatting a valid date with a fixed description cannot fail; fall
+        // back to the Unix time rather than panic all the same.
+        let stamp = time
+            .format(KEY_TIME)
+            .unwrap_or_else(|_| time.unix_timestamp().to_string());
+        let name = if set.as_str() == DEFAULT_SET {
+            format!("{PREFIX}{stamp}_{run}{SUFFIX}")
+        } else {
+            format!("{PREFIX}{stamp}_{run}_{set}{SUFFIX}")
+        };
+        BackupKey { set, time, name }
     }
 
     /// The set the backup belongs to.
@@ -145,57 +164,69 @@ impl BackupKey {
         self.time
     }
 
-    /// The file name, `<set>_<time>Z-<run>.tar.gz`.
+    /// The file name.
     pub fn file_name(&self) -> String {
-        // Formatting a valid date with a fixed description cannot fail; fall
-        // back to the Unix time rather than panic all the same.
-        let stamp = self
-            .time
-            .format(KEY_TIME)
-            .unwrap_or_else(|_| self.time.unix_timestamp().to_string());
-        match &self.run {
-            Some(run) => format!("{}_{stamp}Z-{run}{SUFFIX}", self.set),
-            None => format!("{}_{stamp}Z{SUFFIX}", self.set),
-        }
+        self.name.clone()
     }
 
     /// The key of a backup file name (or object key: any prefix is
-    /// ignored), if it is one: `<set>_<time>Z-<run>.tar.gz`, and the older
-    /// forms `Backup_<time>Z.tar.gz` and the original Python GLUDB's
-    /// `Backup_UTC_<time>.tar.gz` (both of the set `Backup`).
+    /// ignored), if it is one: `Backup_UTC_<time>_<run>[_<set>].tar.gz`,
+    /// and the older forms `Backup_UTC_<time>.tar.gz` (the original Python
+    /// GLUDB) and `Backup_<time>Z.tar.gz` (gludb-rs before sets), both of
+    /// the set `Backup`.
     pub fn parse(key: &str) -> Option<BackupKey> {
-        let file_name = key.rsplit('/').next()?;
-        let stem = file_name.strip_suffix(SUFFIX)?;
-        // The original Python GLUDB: `Backup_UTC_<time>` without `Z`.
-        if let Some(stamp) = stem.strip_prefix("Backup_UTC_") {
-            return Some(BackupKey {
-                set: SetName::default_set(),
-                time: parse_time(stamp)?,
-                run: None,
-            });
-        }
-        let (rest, run) = match stem.rsplit_once("Z-") {
-            Some((rest, run)) if run.len() == 8 && run.bytes().all(|b| b.is_ascii_hexdigit()) => {
-                (rest, Some(run.to_owned()))
+        let name = key.rsplit('/').next()?;
+        let stem = name.strip_suffix(SUFFIX)?;
+        let (time, set) = match stem.strip_prefix(PREFIX) {
+            Some(rest) => parse_ours(rest)?,
+            // gludb-rs before sets: `Backup_<time>Z`.
+            None => {
+                let stamp = stem.strip_prefix("Backup_")?.strip_suffix('Z')?;
+                (parse_time(stamp)?, SetName::default_set())
             }
-            _ => (stem.strip_suffix('Z')?, None),
         };
-        let split = rest.len().checked_sub(KEY_TIME_LEN + 1)?;
-        if !rest.is_char_boundary(split) {
-            return None;
-        }
-        let (set, stamp) = rest.split_at(split);
-        let stamp = stamp.strip_prefix('_')?;
         Some(BackupKey {
-            set: SetName::new(set).ok()?,
-            time: parse_time(stamp)?,
-            run,
+            set,
+            time,
+            name: name.to_owned(),
         })
     }
 }
 
+/// What follows `Backup_UTC_`: the time (with or without a fraction), then
+/// nothing (the original), or `_<run>` and optionally `_<set>`.
+fn parse_ours(rest: &str) -> Option<(OffsetDateTime, SetName)> {
+    let (stamp, tail) = split_time(rest)?;
+    let time = parse_time(stamp)?;
+    if tail.is_empty() {
+        return Some((time, SetName::default_set()));
+    }
+    let tail = tail.strip_prefix('_')?;
+    let (run, set) = match tail.split_once('_') {
+        Some((run, set)) => (run, SetName::new(set).ok()?),
+        None => (tail, SetName::default_set()),
+    };
+    if run.len() != 8 || !run.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    Some((time, set))
+}
+
+/// Splits `<time>_<tail>` where the time is `YYYY-MM-DDTHH_MM_SS` with an
+/// optional `.ffffff`: the time has a fixed shape, so its end is known.
+fn split_time(rest: &str) -> Option<(&str, &str)> {
+    const WITHOUT_FRACTION: usize = "2026-11-27T02_03_04".len();
+    let end = if rest.as_bytes().get(WITHOUT_FRACTION) == Some(&b'.') {
+        KEY_TIME_LEN
+    } else {
+        WITHOUT_FRACTION
+    };
+    (rest.len() >= end && rest.is_char_boundary(end)).then(|| rest.split_at(end))
+}
+
 fn parse_time(stamp: &str) -> Option<OffsetDateTime> {
     PrimitiveDateTime::parse(stamp, KEY_TIME)
+        .or_else(|_| PrimitiveDateTime::parse(stamp, KEY_TIME_WITHOUT_FRACTION))
         .ok()
         .map(PrimitiveDateTime::assume_utc)
 }
@@ -221,22 +252,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_round_trip_and_sort_by_time_within_a_set() {
+    fn names_round_trip_keep_the_original_prefix_and_sort_by_time() {
         let early = time::macros::datetime!(2026-01-02 03:04:05.000006 UTC);
         let late = time::macros::datetime!(2026-11-27 00:00:00 UTC);
-        let set = SetName::new("nightly_db-1").unwrap();
-        let (a, b) = (
-            BackupKey::new(set.clone(), early),
-            BackupKey::new(set.clone(), late),
-        );
-        assert!(!a.file_name().contains(':'));
-        assert!(a.file_name() < b.file_name());
-        assert_eq!(BackupKey::parse(&a.file_name()), Some(a.clone()));
+        for set in ["Backup", "nightly_db-1"] {
+            let set = SetName::new(set).unwrap();
+            let (a, b) = (
+                BackupKey::new(set.clone(), early),
+                BackupKey::new(set.clone(), late),
+            );
+            assert!(
+                a.file_name()
+                    .starts_with("Backup_UTC_2026-01-02T03_04_05.000006_")
+            );
+            assert!(!a.file_name().contains(':'));
+            assert!(a.file_name() < b.file_name());
+            assert_eq!(BackupKey::parse(&a.file_name()), Some(a.clone()));
+            assert_eq!(
+                BackupKey::parse(&format!("prefix/{}", b.file_name())),
+                Some(b.clone())
+            );
+            assert_eq!(b.time(), late, "a zero fraction is still written");
+            assert_ne!(a.file_name(), BackupKey::new(set, early).file_name());
+        }
+        let default = BackupKey::new(SetName::default_set(), late).file_name();
         assert_eq!(
-            BackupKey::parse(&format!("prefix/{}", b.file_name())),
-            Some(b)
+            default.len(),
+            "Backup_UTC_2026-11-27T00_00_00.000000_01234567.tar.gz".len()
         );
-        assert_ne!(a.file_name(), BackupKey::new(set, early).file_name());
     }
 
     #[test]
@@ -249,13 +292,24 @@ mod tests {
         );
         let original = BackupKey::parse("x/Backup_UTC_2015-01-02T03_04_05.000006.tar.gz").unwrap();
         assert_eq!(original.set().as_str(), DEFAULT_SET);
+        assert_eq!(
+            original.file_name(),
+            "Backup_UTC_2015-01-02T03_04_05.000006.tar.gz"
+        );
+        let whole_second = BackupKey::parse("Backup_UTC_2015-01-02T03_04_05.tar.gz").unwrap();
+        assert_eq!(
+            whole_second.time(),
+            time::macros::datetime!(2015-01-02 03:04:05 UTC)
+        );
         for junk in [
             "Backup_garbage.tar.gz",
-            "_2026-11-27T02_03_04.500000Z.tar.gz",
-            "a b_2026-11-27T02_03_04.500000Z.tar.gz",
-            "Backup_2026-11-27T02_03_04.500000Z-xyz.tar.gz",
-            "Backup_2026-11-27T02_03_04.500000Z.tar.gz#1",
-            "é_2026-11-27T02_03_04.500000Z.tar.gz",
+            "Backup_UTC_garbage.tar.gz",
+            "Backup_UTC_2026-11-27T02_03_04.500000_xyz.tar.gz",
+            "Backup_UTC_2026-11-27T02_03_04.500000_01234567_a b.tar.gz",
+            "Backup_UTC_2026-11-27T02_03_04.500000_01234567_.tar.gz",
+            "Backup_UTC_2026-11-27T02_03_04.500000_01234567.tar.gz#1",
+            "Backup_UTC_2026-11-27T02_03_04.500000_01234567_é.tar.gz",
+            "nightly_2026-11-27T02_03_04.500000Z.tar.gz",
         ] {
             assert_eq!(BackupKey::parse(junk), None, "{junk}");
         }

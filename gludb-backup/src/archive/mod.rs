@@ -7,8 +7,8 @@
 //! - then, last, [`MANIFEST_NAME`]: counts, sizes and SHA-256 of every
 //!   member. Its presence means the backup is complete.
 //!
-//! Object names are `<set>_<UTC ISO-8601 time>Z-<run>.tar.gz` with `:`
-//! replaced by `_` (see [`BackupKey`]).
+//! Object names are `Backup_UTC_<UTC ISO-8601 time>_<run>[_<set>].tar.gz`
+//! with `:` replaced by `_` (see [`BackupKey`]).
 
 mod key;
 mod manifest;
