@@ -999,7 +999,7 @@ mod tests {
             ("GET", "/b?location", Other),       // GetBucketLocation
             ("PUT", "/b", Other),                // CreateBucket
             ("HEAD", "/b", Other),               // HeadBucket
-            ("POST", "/b?delete", Other),        // DeleteObjects
+            ("POST", "/b?delete", DeleteObjects),
             ("GET", "/", Other),                 // ListBuckets
             ("PUT", "/b/k?uploadId=abc", Other), // no part number
         ];
