@@ -171,7 +171,7 @@ async fn backup(
 ) -> Result<serde_json::Value, Box<dyn Error>> {
     let (destination, _server) = destination(url, in_process_s3)?;
     let dbs = Databases::new(Sqlite::open(path).await?);
-    let mut backup = Backup::to(destination);
+    let mut backup = Backup::at(destination);
     if let Some(level) = level {
         backup = backup.with_compression_level(level);
     }

@@ -213,6 +213,15 @@ pub enum BackupError {
         source: Box<gludb_core::Error>,
     },
 
+    /// This kind of store cannot do what was asked.
+    #[error("{what} is not supported for {destination}")]
+    Unsupported {
+        /// What was asked.
+        what: &'static str,
+        /// The destination.
+        destination: String,
+    },
+
     /// A local I/O error.
     #[error("I/O error while {context}: {source}")]
     Io {

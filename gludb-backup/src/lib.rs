@@ -4,39 +4,33 @@
 //! backup verifiable; restores are all or nothing.
 //!
 //! Use it through the `gludb` crate (`gludb::backup`).
+//!
+//! The modules follow the data:
+//!
+//! ```text
+//! backup/   selection → snapshot → (archive) tar → gzip → (store) upload → history
+//! restore/  (store) download → (archive) gunzip → tar → walk → decode → writer
+//! archive/  the format both sides share: names, members, manifest, tar, gzip
+//! store/    where backups live: destinations, the connected store, listing,
+//!           retention, uploads, orphans
+//! ```
 
 #![warn(missing_docs)]
 
 pub mod archive;
 mod backup;
-mod compress;
-mod destination;
 mod error;
-mod history;
-mod members;
-mod orphans;
-mod report;
 mod restore;
-mod restore_writer;
-mod retention;
-mod retry;
-mod run;
-mod selection;
-mod set;
-mod source;
-mod upload;
-mod verify;
+mod store;
 
-pub use backup::Backup;
-pub use destination::Destination;
+pub use backup::{
+    Backup, BackupHistory, BackupReport, BackupStatus, Bases, ClassCount, ClassReport, Progress,
+    RunningBackup, Selection, Subpackages,
+};
 pub use error::{BackupError, RecordProblem, Result};
 pub use gludb_core::RestoreMode;
-pub use history::{BackupHistory, BackupStatus, ClassCount};
-pub use orphans::{Orphan, OrphanKind, OrphanReport};
-pub use report::{BackupReport, ClassReport, Progress};
-pub use restore::{ClassRestore, Restore, RestoreReport};
-pub use retention::{PruneReport, Retention};
-pub use run::RunningBackup;
-pub use selection::Selection;
-pub use source::BackupListing;
-pub use verify::{ClassCheck, VerifyReport};
+pub use restore::{ClassCheck, ClassRestore, Restore, RestoreReport, VerifyReport};
+pub use store::{
+    BackupListing, BackupStore, Destination, Orphan, OrphanKind, OrphanReport, PruneReport,
+    Retention,
+};

@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 
 use gludb::{
     Storable,
-    backup::{Backup, BackupError, BackupHistory, BackupStatus, archive::Manifest},
+    backup::{
+        Backup, BackupError, BackupHistory, BackupStatus, Bases, Subpackages, archive::Manifest,
+    },
 };
 use models::*;
 use support::*;
@@ -41,8 +43,14 @@ fn add_class_counts_like_the_original() {
     );
 
     let mut without_bases = Backup::new("key", "secret", "bucket");
-    assert_eq!(without_bases.add_class_with::<InheritedData>(false), 1);
-    assert_eq!(without_bases.add_class_with::<SimpleData>(false), 1);
+    assert_eq!(
+        without_bases.add_class_with::<InheritedData>(Bases::Exclude),
+        1
+    );
+    assert_eq!(
+        without_bases.add_class_with::<SimpleData>(Bases::Exclude),
+        1
+    );
 }
 
 #[test]
@@ -60,7 +68,10 @@ fn add_package_scans_modules_like_python_packages() {
     }
 
     let mut shallow = Backup::new("key", "secret", "bucket");
-    assert_eq!(shallow.add_package_with(&package, false, true), 1);
+    assert_eq!(
+        shallow.add_package_with(&package, Subpackages::Exclude, Bases::Include),
+        1
+    );
     assert!(shallow.selection().contains(TopData::type_info()));
 
     // Python's dotted form names the same package.
@@ -477,7 +488,7 @@ async fn run_if_due_skips_a_backup_that_ran_recently() {
         .await
         .unwrap();
     assert_eq!(listed.len(), 3);
-    let destination = daily.destination().to_string();
+    let destination = daily.store().unwrap().description().to_owned();
     assert!(
         BackupHistory::last_completed(&db.dbs, "weekly", &destination)
             .await

@@ -29,7 +29,7 @@ use std::{
 use futures_util::{StreamExt, stream};
 use gludb::{
     Databases, Storable,
-    backup::{Backup, BackupError, BackupStatus, Destination, Restore, Retention},
+    backup::{Backup, BackupError, BackupStatus, Bases, Destination, Restore, Retention},
     sqlite::Sqlite,
 };
 use gludb_testkit::{Fault, FaultAction, FaultProxy, RequestKind, TmpfsMount};
@@ -200,10 +200,10 @@ async fn run_case(case: Case, source: &Databases) -> Outcome {
             .with_endpoint(&proxy.endpoint())
             .with_s3_option("aws_region", "us-east-1"),
     );
-    let mut blobs = Backup::to(destination.clone()).with_part_size(5 * 1024 * 1024);
+    let mut blobs = Backup::at(destination.clone()).with_part_size(5 * 1024 * 1024);
     blobs.add_class::<BlobData>();
-    let mut small = Backup::to(destination.clone()).with_name("small");
-    small.add_class_with::<SimpleData>(false);
+    let mut small = Backup::at(destination.clone()).with_name("small");
+    small.add_class_with::<SimpleData>(Bases::Exclude);
     let restore = Restore::at(destination.clone());
 
     // What the read operations work on, made before any fault.
@@ -476,7 +476,7 @@ async fn child_process() {
         None => Destination::from_url(&var("GLUDB_URL").unwrap()).unwrap(),
     };
     let stall_after: Option<u64> = var("GLUDB_STALL_AFTER").map(|b| b.parse().unwrap());
-    let mut backup = Backup::to(destination)
+    let mut backup = Backup::at(destination)
         .with_part_size(5 * 1024 * 1024)
         .with_progress(move |p| {
             if stall_after.is_some_and(|limit| p.bytes > limit) {
@@ -567,11 +567,16 @@ async fn a_killed_backup_leaves_nothing_visible_and_its_leftovers_are_cleaned() 
         );
 
         let restore = s3_restore(&server, SECRET_KEY);
-        let found = restore.find_orphans().await.unwrap();
+        let found = restore.store().unwrap().find_orphans().await.unwrap();
         let expected = usize::from(on != RequestKind::CreateMultipartUpload);
         assert_eq!(found.len(), expected, "{point}: {found:?}");
         assert!(found.iter().all(|o| o.key == key));
-        let cleaned = restore.clean_orphans(Duration::ZERO).await.unwrap();
+        let cleaned = restore
+            .store()
+            .unwrap()
+            .clean_orphans(Duration::ZERO)
+            .await
+            .unwrap();
         assert_eq!(cleaned.cleaned.len(), expected, "{point}");
         assert!(
             server.orphaned_parts().is_empty(),
@@ -635,9 +640,14 @@ async fn a_killed_backup_leaves_nothing_visible_and_its_leftovers_are_cleaned() 
         restore.list().await.unwrap().is_empty(),
         "a staging file is not a backup"
     );
-    let found = restore.find_orphans().await.unwrap();
+    let found = restore.store().unwrap().find_orphans().await.unwrap();
     assert_eq!(found.len(), 1, "{found:?}");
-    let cleaned = restore.clean_orphans(Duration::ZERO).await.unwrap();
+    let cleaned = restore
+        .store()
+        .unwrap()
+        .clean_orphans(Duration::ZERO)
+        .await
+        .unwrap();
     assert_eq!(cleaned.cleaned.len(), 1);
     assert!(!staging.exists());
     let mut again = Backup::from_url(&url).unwrap();

@@ -30,7 +30,7 @@ use std::{
 
 use gludb::{
     Backend, Databases, Error, RestoreMode, Row, Storable,
-    backup::{Backup, BackupError, BackupHistory, BackupStatus, Restore, archive::Manifest},
+    backup::{Backup, BackupError, BackupHistory, BackupStatus, Bases, Restore, archive::Manifest},
     postgres::Postgres,
     sqlite::Sqlite,
 };
@@ -703,8 +703,8 @@ async fn a_failed_commit_in_a_multi_database_restore_names_what_was_committed() 
     let dir = tempfile::tempdir().unwrap();
     let url = file_url(dir.path());
     let mut backup = Backup::from_url(&url).unwrap();
-    backup.add_class_with::<SimpleData>(false);
-    backup.add_class_with::<ComplexData>(false);
+    backup.add_class_with::<SimpleData>(Bases::Exclude);
+    backup.add_class_with::<ComplexData>(Bases::Exclude);
     let key = backup.run_backup(&source.dbs).await.unwrap().key;
 
     let pg_url = create_database(cluster, "partial_restore");

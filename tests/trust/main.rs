@@ -17,8 +17,8 @@ use std::{
 use gludb::{
     Databases, Storable,
     backup::{
-        Backup, BackupError, BackupHistory, BackupStatus, OrphanKind, Restore, Retention,
-        archive::Manifest,
+        Backup, BackupError, BackupHistory, BackupStatus, BackupStore, Bases, OrphanKind, Restore,
+        Retention, archive::Manifest,
     },
     sqlite::Sqlite,
 };
@@ -138,8 +138,8 @@ async fn listing_and_pruning_see_exactly_one_backup_set() {
             .collect()
     );
     // An operator prunes a named set without the backup's configuration.
-    let restore = Restore::from_url(&url).unwrap();
-    let dry = restore
+    let store = BackupStore::from_url(&url).unwrap();
+    let dry = store
         .prune_set_dry_run("everything", &Retention::new().keep_last(1))
         .await
         .unwrap();
@@ -285,13 +285,13 @@ async fn a_restore_refuses_classes_the_archive_does_not_hold() {
     let dir = tempfile::tempdir().unwrap();
     let url = file_url(dir.path());
     let mut backup = local(&url);
-    backup.add_class_with::<SimpleData>(false);
+    backup.add_class_with::<SimpleData>(Bases::Exclude);
     let key = backup.run_backup(&db.dbs).await.unwrap().key;
 
     let target = Databases::new(Sqlite::open_in_memory().await.unwrap());
     let mut restore = Restore::from_url(&url).unwrap();
-    restore.add_class_with::<SimpleData>(false);
-    restore.add_class_with::<ComplexData>(false);
+    restore.add_class_with::<SimpleData>(Bases::Exclude);
+    restore.add_class_with::<ComplexData>(Bases::Exclude);
     let err = restore.restore(&key, &target).await.unwrap_err();
     assert!(
         matches!(err, BackupError::ClassesNotInBackup { .. }),
@@ -328,7 +328,7 @@ async fn a_restore_refuses_classes_the_archive_does_not_hold() {
         ],
     );
     let mut restore = Restore::from_url(&url).unwrap();
-    restore.add_class_with::<SimpleData>(false);
+    restore.add_class_with::<SimpleData>(Bases::Exclude);
     let err = restore.restore(renamed, &target).await.unwrap_err();
     assert!(err.to_string().contains("SimpleTestOld"), "{err}");
     assert!(err.to_string().contains("renamed"), "{err}");
@@ -481,7 +481,7 @@ async fn orphan_tools_find_and_clean_only_backup_leftovers() {
             .unwrap(),
     );
 
-    let restore = s3_restore(&server, SECRET_KEY);
+    let restore = s3_restore(&server, SECRET_KEY).store().unwrap();
     let orphans = restore.find_orphans().await.unwrap();
     assert_eq!(orphans.len(), 1, "{orphans:?}");
     assert_eq!(orphans[0].key, killed.to_string());
@@ -507,7 +507,7 @@ async fn orphan_tools_find_and_clean_only_backup_leftovers() {
         .join("Backup_UTC_2026-11-27T02_00_00.000000_0123abcd_nightly.tar.gz#1");
     std::fs::write(&staging, b"half an archive").unwrap();
     std::fs::write(dir.path().join("notes.txt#1"), b"not ours").unwrap();
-    let restore = Restore::from_url(&file_url(dir.path())).unwrap();
+    let restore = BackupStore::from_url(&file_url(dir.path())).unwrap();
     let orphans = restore.find_orphans().await.unwrap();
     assert_eq!(orphans.len(), 1, "{orphans:?}");
     assert_eq!(orphans[0].set, "nightly");
@@ -582,7 +582,7 @@ async fn records_that_would_not_restore_are_named_and_can_be_set_aside() {
     let dir = tempfile::tempdir().unwrap();
     let url = file_url(dir.path());
     let mut backup = local(&url).check_records(true);
-    backup.add_class_with::<SimpleData>(false);
+    backup.add_class_with::<SimpleData>(Bases::Exclude);
     let report = backup.run_backup(&db.dbs).await.unwrap();
     assert_eq!(
         report.classes[0].records, 6,
@@ -669,9 +669,10 @@ async fn history_records_a_run_from_start_to_end() {
     assert_eq!(runs[0].status, BackupStatus::Completed);
     assert!(runs[0].finished.is_some());
     assert_eq!(runs[0].selection, [SimpleData::type_info().full_name()]);
-    let last = BackupHistory::last_completed(&db.dbs, "Backup", &backup.destination().to_string())
-        .await
-        .unwrap();
+    let last =
+        BackupHistory::last_completed(&db.dbs, "Backup", backup.store().unwrap().description())
+            .await
+            .unwrap();
     assert!(last.is_some());
 }
 
@@ -701,7 +702,7 @@ async fn child_process() {
         "backup-at" => {
             let dbs = Databases::new(Sqlite::open(var("GLUDB_DB")).await.unwrap());
             let mut backup = Backup::from_url(&var("GLUDB_URL")).unwrap();
-            backup.add_class_with::<SimpleData>(false);
+            backup.add_class_with::<SimpleData>(Bases::Exclude);
             let at: u128 = var("GLUDB_AT").parse().unwrap();
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -760,4 +761,33 @@ async fn backups_started_at_once_by_several_processes_never_share_a_key() {
         let restore = Restore::from_url(&url).unwrap();
         assert!(restore.verify(&listing.key).await.unwrap().is_ok());
     }
+}
+
+/// A service passes the object store it already configured: backups run
+/// and restore against it, once connected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_backs_up_into_its_own_object_store() {
+    let db = seeded().await;
+    let own: Arc<dyn object_store::ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+    let store = BackupStore::from_object_store(Arc::clone(&own), "svc/backups");
+    let report = Backup::on(&store)
+        .with_class::<SimpleData>()
+        .run_backup(&db.dbs)
+        .await
+        .unwrap();
+    assert!(
+        report.key.starts_with("svc/backups/Backup_UTC_"),
+        "{}",
+        report.key
+    );
+    assert_eq!(store.list().await.unwrap()[0].key, report.key);
+    let target = Databases::new(Sqlite::open_in_memory().await.unwrap());
+    let restored = Restore::on(&store)
+        .restore(&report.key, &target)
+        .await
+        .unwrap();
+    assert_eq!(restored.classes[0].written, 5);
+    // Its uploads cannot be listed: saying "no orphans" would be a guess.
+    let err = store.find_orphans().await.unwrap_err();
+    assert!(matches!(err, BackupError::Unsupported { .. }), "{err}");
 }

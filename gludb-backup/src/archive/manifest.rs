@@ -12,6 +12,32 @@ pub const FORMAT: &str = "gludb-backup";
 /// The version of the archive format this crate writes.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// Why a manifest cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManifestError {
+    /// It is not the JSON of a manifest.
+    #[error("it is not a valid manifest: {0}")]
+    Json(#[source] serde_json::Error),
+    /// It names another format than `gludb-backup`.
+    #[error("it is of an unknown format {0:?}")]
+    UnknownFormat(String),
+    /// It was written by a newer version of the format.
+    #[error("its format version {found} is newer than this reader's ({supported}): upgrade gludb")]
+    NewerVersion {
+        /// The version in the manifest.
+        found: u32,
+        /// The newest version this reader knows.
+        supported: u32,
+    },
+    /// It is larger than `Limits::max_manifest_bytes`.
+    #[error("it is larger than {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: usize,
+    },
+}
+
 /// What a backup holds: written as the last member of the archive.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -63,16 +89,16 @@ impl MemberManifest {
 
 impl Manifest {
     /// Parses a manifest member, refusing other formats and newer versions.
-    pub fn from_json(bytes: &[u8]) -> Result<Manifest, String> {
-        let manifest: Manifest = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    pub fn from_json(bytes: &[u8]) -> Result<Manifest, ManifestError> {
+        let manifest: Manifest = serde_json::from_slice(bytes).map_err(ManifestError::Json)?;
         if manifest.format != FORMAT {
-            return Err(format!("unknown format {:?}", manifest.format));
+            return Err(ManifestError::UnknownFormat(manifest.format));
         }
         if manifest.format_version > FORMAT_VERSION {
-            return Err(format!(
-                "format version {} is newer than this reader ({FORMAT_VERSION})",
-                manifest.format_version
-            ));
+            return Err(ManifestError::NewerVersion {
+                found: manifest.format_version,
+                supported: FORMAT_VERSION,
+            });
         }
         Ok(manifest)
     }

@@ -10,13 +10,17 @@
 //! Object names are `Backup_UTC_<UTC ISO-8601 time>_<run>[_<set>].tar.gz`
 //! with `:` replaced by `_` (see [`BackupKey`]).
 
+pub(crate) mod gzip;
 mod key;
 mod manifest;
+pub(crate) mod members;
 mod reader;
 mod writer;
 
 pub(crate) use key::next_run_time;
 pub use key::{BackupKey, DEFAULT_SET, SetName};
-pub use manifest::{FORMAT, FORMAT_VERSION, MANIFEST_NAME, Manifest, MemberManifest};
+pub use manifest::{
+    FORMAT, FORMAT_VERSION, MANIFEST_NAME, Manifest, ManifestError, MemberManifest,
+};
 pub use reader::{ArchiveError, ArchiveReader, Limits, Member, MemberDigest};
 pub(crate) use writer::ArchiveWriter;

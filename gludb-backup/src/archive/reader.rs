@@ -86,7 +86,7 @@ pub enum ArchiveError {
     },
     /// The manifest is larger than [`Limits::max_manifest_bytes`] or not valid.
     #[error("the manifest is unusable: {0}")]
-    BadManifest(String),
+    BadManifest(#[source] super::ManifestError),
     /// A member follows the manifest, which must be last.
     #[error("member {0:?} follows the manifest, which must be the last member")]
     AfterManifest(String),
@@ -168,8 +168,7 @@ impl<R: AsyncBufRead + Unpin + Send + 'static> ArchiveReader<R> {
     /// Reads the gzip'd tar coming from `input` (several concatenated gzip
     /// members are one stream, as `gzip` itself reads them).
     pub fn new(input: R, limits: Limits) -> Result<Self, ArchiveError> {
-        let mut gzip = GzipDecoder::new(input);
-        gzip.multiple_members(true);
+        let gzip = super::gzip::decoder(input);
         let eof = Arc::new(AtomicBool::new(false));
         let tracked = EofTracker {
             inner: gzip,

@@ -27,12 +27,8 @@ use object_store::{
 use serde::{Deserialize, Serialize};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
-use crate::{
-    BackupError, Result,
-    archive::BackupKey,
-    destination::{Connected, S3Access, StoreKind},
-    set,
-};
+use super::{Connected, S3Access, StoreKind};
+use crate::{BackupError, Result, archive::BackupKey, backup::set};
 
 /// What an interrupted backup left behind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -78,8 +74,16 @@ pub(crate) async fn find(connected: &Connected) -> Result<Vec<Orphan>> {
     let mut found = match &connected.kind {
         StoreKind::S3(access) => multipart_uploads(connected, access).await?,
         StoreKind::Local(dir) => staging_files(connected, dir)?,
-        // No other store leaves anything object_store could tell us about.
-        StoreKind::Other => Vec::new(),
+        // A memory store has nothing half-written that outlives its writer.
+        StoreKind::Memory => Vec::new(),
+        // Multipart uploads of GCS or Azure, or of a store the service
+        // configured, cannot be listed here: saying "none" would be a guess.
+        StoreKind::Other => {
+            return Err(BackupError::Unsupported {
+                what: "finding orphaned uploads",
+                destination: connected.description.clone(),
+            });
+        }
     };
     found.sort_by(|a, b| a.started.cmp(&b.started).then_with(|| a.key.cmp(&b.key)));
     Ok(found)

@@ -13,7 +13,7 @@ use std::{
     sync::{Mutex, MutexGuard, OnceLock, PoisonError},
 };
 
-use crate::{BackupError, Result, Selection, archive::SetName, destination::Connected};
+use crate::{BackupError, Result, Selection, archive::SetName, store::Connected};
 
 /// A set, as this process tells sets apart.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -8,8 +8,8 @@ use tokio_util::io::StreamReader;
 use crate::{
     BackupError, Result,
     archive::{ArchiveError, ArchiveReader, BackupKey, Limits, SetName},
-    destination::Connected,
-    retry::once_more,
+    store::destination::Connected,
+    store::retry::once_more,
 };
 
 /// A backup found at a destination.

@@ -4,6 +4,28 @@
 
 use gludb_core::{Storable, TypeInfo, mro::mro, registry};
 
+/// Whether adding a class also adds the Storable bases in its method
+/// resolution order (the original's `include_bases`, default yes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Bases {
+    /// Add the class and every Storable base (the default).
+    #[default]
+    Include,
+    /// Add the class alone.
+    Exclude,
+}
+
+/// Whether adding a package also adds the types of its sub-packages (the
+/// original's `recurse`, default yes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Subpackages {
+    /// The package's modules and every module below them (the default).
+    #[default]
+    Include,
+    /// The package itself and its direct child modules only.
+    Exclude,
+}
+
 /// An ordered set of registered types.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
@@ -12,15 +34,15 @@ pub struct Selection {
 }
 
 impl Selection {
-    /// Adds `T` and, with `include_bases`, every base in its method
+    /// Adds `T` and, with [`Bases::Include`], every base in its method
     /// resolution order. Returns how many classes were newly added.
-    pub fn add_class<T: Storable>(&mut self, include_bases: bool) -> usize {
-        self.add_type(T::type_info(), include_bases)
+    pub fn add_class<T: Storable>(&mut self, bases: Bases) -> usize {
+        self.add_type(T::type_info(), bases)
     }
 
     /// [`add_class`](Self::add_class) for a type known by its registry entry.
-    pub fn add_type(&mut self, info: &'static TypeInfo, include_bases: bool) -> usize {
-        let candidates = if include_bases {
+    pub fn add_type(&mut self, info: &'static TypeInfo, bases: Bases) -> usize {
+        let candidates = if bases == Bases::Include {
             // The MRO gives the original's order; a hierarchy with no MRO
             // still has a well-defined set of bases to back up.
             mro(info).unwrap_or_else(|_| all_bases(info))
@@ -39,15 +61,16 @@ impl Selection {
         added
     }
 
-    /// Adds every registered type declared in module `package` (or, with
-    /// `recurse`, below it) via [`add_type`](Self::add_type). Returns how
-    /// many classes were newly added; 0 (and a log line) if nothing matched.
+    /// Adds every registered type declared in module `package` (and, with
+    /// [`Subpackages::Include`], below it) via [`add_type`](Self::add_type).
+    /// Returns how many classes were newly added; 0 (and a log line) if
+    /// nothing matched.
     ///
     /// Only types of crates linked into the binary are registered: a crate
     /// listed in `Cargo.toml` but never referenced from code is dropped by the
     /// linker, with its types. Reference it (`use my_models as _;`).
-    pub fn add_package(&mut self, package: &str, recurse: bool, include_bases: bool) -> usize {
-        let found = registry::in_package(package, recurse);
+    pub fn add_package(&mut self, package: &str, subpackages: Subpackages, bases: Bases) -> usize {
+        let found = registry::in_package(package, subpackages == Subpackages::Include);
         if found.is_empty() {
             let message = format!("Package {package} has no registered Storable types");
             tracing::warn!(package, "{message}");
@@ -56,7 +79,7 @@ impl Selection {
         }
         found
             .into_iter()
-            .map(|info| self.add_type(info, include_bases))
+            .map(|info| self.add_type(info, bases))
             .sum()
     }
 
@@ -64,7 +87,7 @@ impl Selection {
     pub fn add_all(&mut self) -> usize {
         registry::all()
             .into_iter()
-            .map(|info| self.add_type(info, false))
+            .map(|info| self.add_type(info, Bases::Exclude))
             .sum()
     }
 
@@ -104,19 +127,21 @@ fn all_bases(info: &'static TypeInfo) -> Vec<&'static TypeInfo> {
 }
 
 /// The class-picking methods `Backup` and `Restore` share, so both read the
-/// same: `add_class`, `add_class_with`, `add_package`, `add_package_with`.
+/// same: `add_class`, `add_class_with`, `add_package`, `add_package_with`
+/// (counting, as the original's), and `with_class` / `with_package` (to
+/// build one in a single expression).
 macro_rules! selection_methods {
     () => {
         /// Adds `T` and every Storable base in its method resolution order;
         /// returns how many classes were newly added.
         pub fn add_class<T: gludb_core::Storable>(&mut self) -> usize {
-            self.selection.add_class::<T>(true)
+            self.selection.add_class::<T>($crate::Bases::Include)
         }
 
-        /// Adds `T`, and its bases if `include_bases`; returns how many
-        /// classes were newly added.
-        pub fn add_class_with<T: gludb_core::Storable>(&mut self, include_bases: bool) -> usize {
-            self.selection.add_class::<T>(include_bases)
+        /// Adds `T`, with or without its bases; returns how many classes
+        /// were newly added.
+        pub fn add_class_with<T: gludb_core::Storable>(&mut self, bases: $crate::Bases) -> usize {
+            self.selection.add_class::<T>(bases)
         }
 
         /// Adds every registered type in module `package` and below (e.g.
@@ -124,7 +149,11 @@ macro_rules! selection_methods {
         /// added. See [`Selection::add_package`](crate::Selection::add_package)
         /// for what "registered" takes.
         pub fn add_package(&mut self, package: &str) -> usize {
-            self.selection.add_package(package, true, true)
+            self.selection.add_package(
+                package,
+                $crate::Subpackages::Include,
+                $crate::Bases::Include,
+            )
         }
 
         /// `add_package` with the original's `recurse` and `include_bases`
@@ -132,10 +161,22 @@ macro_rules! selection_methods {
         pub fn add_package_with(
             &mut self,
             package: &str,
-            recurse: bool,
-            include_bases: bool,
+            subpackages: $crate::Subpackages,
+            bases: $crate::Bases,
         ) -> usize {
-            self.selection.add_package(package, recurse, include_bases)
+            self.selection.add_package(package, subpackages, bases)
+        }
+
+        /// [`add_class`](Self::add_class), by value: `Backup::from_url(url)?.with_class::<Order>()`.
+        pub fn with_class<T: gludb_core::Storable>(mut self) -> Self {
+            self.add_class::<T>();
+            self
+        }
+
+        /// [`add_package`](Self::add_package), by value.
+        pub fn with_package(mut self, package: &str) -> Self {
+            self.add_package(package);
+            self
         }
 
         /// The selected classes.

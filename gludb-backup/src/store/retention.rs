@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use crate::{
-    BackupError, BackupListing, Result, archive::SetName, destination::Connected, retry::once_more,
-    source::list_backups,
+    BackupError, BackupListing, Result, archive::SetName, store::destination::Connected,
+    store::listing::list_backups, store::retry::once_more,
 };
 
 /// Which backups of a set [`crate::Backup::prune`] keeps; the set's other

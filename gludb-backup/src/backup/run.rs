@@ -11,21 +11,27 @@
 use std::{future::Future, panic::AssertUnwindSafe, pin::Pin, sync::Arc, task};
 
 use futures_util::{FutureExt, StreamExt};
-use gludb_core::{Backend, Databases, Snapshot, TableSpec, TableStats, TypeInfo, record};
+use gludb_core::{Databases, record};
 use object_store::{ObjectStoreExt, path::Path};
 use time::OffsetDateTime;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::{
-    Backup, BackupError, BackupHistory, BackupReport, BackupStatus, ClassCount, ClassReport,
-    Progress, Result,
-    archive::{ArchiveWriter, Manifest, MemberManifest, SetName},
-    compress::{ChunkWriter, chunk_channel, compress_chunks},
-    destination::Connected,
-    orphans,
+use super::{
     set::{self, RunGuard},
-    upload::{Upload, part_size_for},
+    snapshot::Snapshots,
+};
+use crate::{
+    Backup, BackupError, BackupHistory, BackupReport, BackupStatus, BackupStore, ClassCount,
+    ClassReport, Progress, Result,
+    archive::{
+        ArchiveWriter, Manifest, MemberManifest, SetName,
+        gzip::{ChunkWriter, chunk_channel, compress_chunks},
+    },
+    store::{
+        orphans,
+        upload::{Upload, part_size_for},
+    },
 };
 
 /// A backup running on its own task (see [`Backup::start`]).
@@ -107,20 +113,13 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 pub(crate) struct Run {
     pub(crate) backup: Backup,
     pub(crate) dbs: Databases,
-    pub(crate) connected: Connected,
+    pub(crate) store: BackupStore,
     pub(crate) set: SetName,
     pub(crate) started: OffsetDateTime,
     pub(crate) path: Path,
     pub(crate) cancel: CancellationToken,
     /// Marks the set as running until the run (and with it this task) ends.
     pub(crate) _guard: RunGuard,
-}
-
-/// A selected class with where it is read from.
-struct Source {
-    info: &'static TypeInfo,
-    spec: TableSpec,
-    snapshot: usize,
 }
 
 /// What the archive ended up holding.
@@ -140,7 +139,7 @@ impl Run {
             record::format_timestamp(self.started)
         )];
         log.extend(self.backup.selection.log().iter().cloned());
-        tracing::info!(destination = %self.connected.description, %key, "backup started");
+        tracing::info!(destination = %self.store.connected().description, %key, "backup started");
         let mut history = self.history(&key);
         history.backup_log.clone_from(&log);
         history.record(&self.dbs).await;
@@ -150,7 +149,8 @@ impl Run {
             Ok(written) => {
                 log.push(format!(
                     "Sent {} bytes to {} with key {key}",
-                    written.sent, self.connected.description
+                    written.sent,
+                    self.store.connected().description
                 ));
                 for warning in &written.warnings {
                     log.push(format!("Warning: {warning}"));
@@ -169,9 +169,9 @@ impl Run {
         let written = outcome?;
         Ok(BackupReport {
             set: self.set.to_string(),
-            bucket: self.connected.location.clone(),
+            bucket: self.store.connected().location.clone(),
             key,
-            destination: self.connected.description.clone(),
+            destination: self.store.connected().description.clone(),
             classes: written
                 .members
                 .iter()
@@ -197,8 +197,8 @@ impl Run {
             name: self.set.to_string(),
             timestamp: record::format_timestamp(self.started),
             finished: None,
-            destination: self.connected.description.clone(),
-            bucketname: self.connected.location.clone(),
+            destination: self.store.connected().description.clone(),
+            bucketname: self.store.connected().location.clone(),
             key: key.to_owned(),
             classes: Vec::new(),
             archive_bytes: 0,
@@ -217,7 +217,7 @@ impl Run {
         // The part size is settled once the tables are measured; until
         // then nothing is uploaded.
         let mut upload = Upload::new(
-            Arc::clone(&self.connected.store),
+            Arc::clone(&self.store.connected().store),
             self.path.clone(),
             tuning.part_size.unwrap_or(usize::MAX),
             tuning.upload_concurrency,
@@ -245,7 +245,7 @@ impl Run {
         if upload.multipart_requested() {
             // An upload created for this run whose answer was lost (the
             // client retried and used another) is left over otherwise.
-            match orphans::abort_uploads_of(&self.connected, self.path.as_ref()).await {
+            match orphans::abort_uploads_of(self.store.connected(), self.path.as_ref()).await {
                 Ok(0) => {}
                 Ok(n) => tracing::warn!(key = %self.path, n, "aborted stray uploads of this run"),
                 Err(e) => tracing::warn!(key = %self.path, error = %e,
@@ -259,11 +259,11 @@ impl Run {
     /// is there with every byte (a completion whose answer was lost and
     /// whose retry was refused), the backup did complete.
     async fn complete(&self, upload: &mut Upload) -> Result<()> {
-        let destination = &self.connected.description;
+        let destination = &self.store.connected().description;
         let Err(error) = upload.finish().await else {
             return Ok(());
         };
-        match self.connected.store.head(&self.path).await {
+        match self.store.connected().store.head(&self.path).await {
             Ok(meta) if meta.size == upload.bytes_sent() => {
                 tracing::warn!(key = %self.path, error = %error,
                     "completing the upload reported an error, but the object is complete");
@@ -280,39 +280,16 @@ impl Run {
     /// Opens one snapshot per database, then streams every class through
     /// tar and gzip into the upload.
     async fn stream_data(&self, upload: &mut Upload, log: &mut Vec<String>) -> Result<Written> {
-        let (sources, mut snapshots) = self.open_snapshots().await?;
-        let mut stats = Vec::with_capacity(sources.len());
-        let mut missing = Vec::new();
-        let mut warnings = Vec::new();
-        for source in &sources {
-            let table_stats = snapshots[source.snapshot]
-                .table_stats(&source.spec.table)
-                .await?;
-            if !table_stats.exists {
-                let class = source.info.backup_name();
-                if self.backup.require_tables {
-                    return Err(BackupError::MissingTable {
-                        class,
-                        table: source.spec.table.clone(),
-                    });
-                }
-                warnings.push(format!(
-                    "table {} of {class} does not exist: backed up as empty",
-                    source.spec.table
-                ));
-                missing.push(class);
-            }
-            stats.push(table_stats);
-        }
-        // Tar adds at most a 512-byte header, 511 bytes of padding and a
-        // long-name entry per member; gzip can grow incompressible data a little.
-        let tar_bound: u64 = stats
-            .iter()
-            .map(|s| s.value_bytes + s.records + 2048)
-            .sum::<u64>()
-            + 64 * 1024;
+        let mut snapshots = Snapshots::open(
+            &self.dbs,
+            &self.backup.selection,
+            self.backup.require_tables,
+        )
+        .await?;
         if self.backup.tuning.part_size.is_none() {
-            upload.set_part_size(part_size_for(tar_bound + tar_bound / 100));
+            // gzip can grow incompressible data a little.
+            let bound = snapshots.tar_bound();
+            upload.set_part_size(part_size_for(bound + bound / 100));
         }
         // Three stages run at once: the database thread reads records, this
         // task frames them as tar, blocking threads compress chunks.
@@ -320,8 +297,8 @@ impl Run {
         let (chunk_writer, chunks) = chunk_channel(workers + 1);
         let mtime = self.started.unix_timestamp().max(0) as u64;
         let archive = ArchiveWriter::new(chunk_writer, mtime);
-        let produce = self.produce(archive, &sources, &stats, &mut snapshots, log);
-        let destination = &self.connected.description;
+        let produce = self.produce(archive, &mut snapshots, log);
+        let destination = &self.store.connected().description;
         let compress = async {
             let members = compress_chunks(chunks, self.backup.tuning.compression_level, workers);
             let mut members = std::pin::pin!(members);
@@ -335,11 +312,11 @@ impl Run {
             Ok::<(), BackupError>(())
         };
         let (produced, compressed) = tokio::join!(produce, compress);
-        for snapshot in snapshots {
-            if let Err(e) = snapshot.finish().await {
-                tracing::warn!(error = %e, "ending a read snapshot failed");
-            }
-        }
+        let (missing, mut warnings) = (
+            std::mem::take(&mut snapshots.missing),
+            std::mem::take(&mut snapshots.warnings),
+        );
+        snapshots.finish().await;
         // A failed upload stops the compressor, which then makes the tar
         // side fail too: the compressor's error is the cause.
         compressed?;
@@ -359,21 +336,23 @@ impl Run {
     async fn produce(
         &self,
         mut archive: ArchiveWriter<ChunkWriter>,
-        sources: &[Source],
-        stats: &[TableStats],
-        snapshots: &mut [Box<dyn Snapshot>],
+        snapshots: &mut Snapshots,
         log: &mut Vec<String>,
     ) -> Result<(Vec<MemberManifest>, Vec<String>)> {
+        let sources = &snapshots.sources;
         let mut members = Vec::with_capacity(sources.len());
         let mut warnings = Vec::new();
         let mut progress = Progress {
             class: String::new(),
             records: 0,
-            total_records: stats.iter().map(|s| s.records).sum(),
+            total_records: sources.iter().map(|s| s.stats.records).sum(),
             bytes: 0,
-            total_bytes: stats.iter().map(|s| s.value_bytes + s.records).sum(),
+            total_bytes: sources
+                .iter()
+                .map(|s| s.stats.value_bytes + s.stats.records)
+                .sum(),
         };
-        for (source, stats) in sources.iter().zip(stats) {
+        for source in sources {
             let name = source.info.backup_name();
             log.push(format!("Backing up {name}"));
             progress.class.clone_from(&name);
@@ -384,22 +363,24 @@ impl Run {
                     report(&progress);
                 }
             };
-            let records = snapshots[source.snapshot].records(&source.spec.table);
+            let records = snapshots.snapshots[source.snapshot].records(&source.spec.table);
             let check = self.backup.check_records.then_some(source.info);
             let written = archive
                 .write_member(
                     source.info,
                     &source.spec.table,
-                    *stats,
+                    source.stats,
                     records,
                     check,
                     &mut on_batch,
                 )
                 .await
                 .map_err(|e| match e {
-                    BackupError::Io { context, source } => {
-                        BackupError::from_pipeline(source, &self.connected.description, &context)
-                    }
+                    BackupError::Io { context, source } => BackupError::from_pipeline(
+                        source,
+                        &self.store.connected().description,
+                        &context,
+                    ),
                     other => other,
                 })?;
             log.push(format!(
@@ -416,38 +397,13 @@ impl Run {
             .unwrap_or_default();
         let manifest = Manifest::new(created, members.clone()).with_set(self.set.as_str());
         archive.finish(&manifest).await.map_err(|e| {
-            BackupError::from_pipeline(e, &self.connected.description, "writing the manifest")
+            BackupError::from_pipeline(
+                e,
+                &self.store.connected().description,
+                "writing the manifest",
+            )
         })?;
         Ok((members, warnings))
-    }
-
-    /// One snapshot per distinct database, opened before any data is read.
-    async fn open_snapshots(&self) -> Result<(Vec<Source>, Vec<Box<dyn Snapshot>>)> {
-        let mut databases: Vec<Arc<dyn Backend>> = Vec::new();
-        let mut sources = Vec::new();
-        for &info in self.backup.selection.classes() {
-            let (db, spec) = self.dbs.resolve(info)?;
-            let snapshot = match databases
-                .iter()
-                .position(|known| known.instance_id() == db.instance_id())
-            {
-                Some(index) => index,
-                None => {
-                    databases.push(Arc::clone(db));
-                    databases.len() - 1
-                }
-            };
-            sources.push(Source {
-                info,
-                spec,
-                snapshot,
-            });
-        }
-        let mut snapshots = Vec::with_capacity(databases.len());
-        for db in &databases {
-            snapshots.push(db.snapshot().await?);
-        }
-        Ok((sources, snapshots))
     }
 }
 

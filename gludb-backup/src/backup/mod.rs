@@ -1,6 +1,26 @@
-//! `Backup`: what to back up, where, and how. Starting one checks
-//! everything that can be checked before touching the destination, claims
-//! the backup set, and hands the work to [`crate::run`].
+//! The backup side: `Backup` says what to back up, where, and how; a run
+//! flows through its stages in order:
+//!
+//! - [`selection`]: which registered types (by class, by package, with bases);
+//! - [`set`]: the backup set the run belongs to, claimed in this process;
+//! - [`snapshot`]: one read snapshot per database, every table measured;
+//! - `archive::writer` and `archive::gzip`: tar members, compressed in parallel;
+//! - `store::upload`: the object store, aborted on any failure;
+//! - [`history`]: the `BackupHistory` record, and the [`report`].
+//!
+//! [`run`] drives one run from start to end.
+
+pub(crate) mod history;
+pub(crate) mod report;
+pub(crate) mod run;
+pub(crate) mod selection;
+pub(crate) mod set;
+pub(crate) mod snapshot;
+
+pub use history::{BackupHistory, BackupStatus, ClassCount};
+pub use report::{BackupReport, ClassReport, Progress};
+pub use run::RunningBackup;
+pub use selection::{Bases, Selection, Subpackages};
 
 use std::sync::Arc;
 
@@ -9,16 +29,15 @@ use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    BackupError, BackupHistory, BackupListing, BackupReport, Destination, Progress, PruneReport,
-    Result, Retention, Selection,
+    BackupError, BackupListing, BackupStore, Destination, PruneReport, Result, Retention,
     archive::{BackupKey, SetName, next_run_time},
-    destination::Connected,
-    retention::prune,
-    run::{Run, RunningBackup},
-    set::{self, SetId},
-    source::list_backups,
-    upload::{MAX_PART_SIZE, S3_MIN_PART_SIZE},
+    store::{
+        Place, list_backups, prune,
+        upload::{MAX_PART_SIZE, S3_MIN_PART_SIZE},
+    },
 };
+use run::Run;
+use set::SetId;
 
 /// Most parts uploaded at once.
 const MAX_UPLOAD_CONCURRENCY: usize = 256;
@@ -96,7 +115,7 @@ impl Tuning {
 /// [`with_name`]: Self::with_name
 #[derive(Clone)]
 pub struct Backup {
-    destination: Destination,
+    place: Place,
     pub(crate) selection: Selection,
     pub(crate) name: String,
     pub(crate) tuning: Tuning,
@@ -111,7 +130,7 @@ pub(crate) type ProgressCallback = Arc<dyn Fn(&Progress) + Send + Sync>;
 impl std::fmt::Debug for Backup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Backup")
-            .field("destination", &self.destination)
+            .field("place", &self.place)
             .field("selection", &self.selection)
             .field("name", &self.name)
             .field("tuning", &self.tuning)
@@ -129,19 +148,29 @@ impl Backup {
     /// nothing is checked until [`run_backup`](Self::run_backup), which
     /// fails before touching anything if one is missing.
     pub fn new(access_key: &str, secret_key: &str, bucket: &str) -> Backup {
-        Backup::to(Destination::s3(access_key, secret_key, bucket))
+        Backup::at(Destination::s3(access_key, secret_key, bucket))
     }
 
     /// A backup to a destination URL: `s3://bucket[/prefix]`, `file:///dir`,
     /// `memory://`, ... (see [`Destination::from_url`]).
     pub fn from_url(url: &str) -> Result<Backup> {
-        Ok(Backup::to(Destination::from_url(url)?))
+        Ok(Backup::at(Destination::from_url(url)?))
     }
 
-    /// A backup to `destination`.
-    pub fn to(destination: Destination) -> Backup {
+    /// A backup to `destination` (connected when the backup starts).
+    pub fn at(destination: Destination) -> Backup {
+        Backup::with_place(Place::Destination(destination))
+    }
+
+    /// A backup into a store connected already (one a service configured
+    /// once, or its own `object_store`: see [`BackupStore`]).
+    pub fn on(store: &BackupStore) -> Backup {
+        Backup::with_place(Place::Store(store.clone()))
+    }
+
+    fn with_place(place: Place) -> Backup {
         Backup {
-            destination,
+            place,
             selection: Selection::default(),
             name: SetName::default_set().to_string(),
             tuning: Tuning {
@@ -155,9 +184,10 @@ impl Backup {
         }
     }
 
-    /// Changes the destination's settings (endpoint, prefix, S3 options).
+    /// Changes the destination's settings (endpoint, prefix, S3 options);
+    /// nothing for a backup [`on`](Self::on) a connected store.
     pub fn with_destination(mut self, change: impl FnOnce(Destination) -> Destination) -> Backup {
-        self.destination = change(self.destination);
+        self.place = self.place.change(change);
         self
     }
 
@@ -218,11 +248,11 @@ impl Backup {
         self
     }
 
-    crate::selection::selection_methods!();
+    crate::backup::selection::selection_methods!();
 
-    /// The destination.
-    pub fn destination(&self) -> &Destination {
-        &self.destination
+    /// The store the backup writes to, connected.
+    pub fn store(&self) -> Result<BackupStore> {
+        self.place.store()
     }
 
     /// The backup set's name.
@@ -269,11 +299,12 @@ impl Backup {
         let runtime = tokio::runtime::Handle::try_current().map_err(|e| {
             BackupError::io("starting a backup", std::io::Error::other(e.to_string()))
         })?;
-        let connected = self.destination.connect()?;
+        let store = self.place.store()?;
         let started = next_run_time();
+        let connected = store.connected();
         let path = connected.path_of(&BackupKey::new(set_name.clone(), started).file_name());
         let guard = set::begin_run(
-            &SetId::new(&connected, &set_name),
+            &SetId::new(connected, &set_name),
             &set::fingerprint(&self.selection),
             &connected.description,
             path.as_ref(),
@@ -282,7 +313,7 @@ impl Backup {
         let run = Run {
             backup: self.clone(),
             dbs: dbs.clone(),
-            connected,
+            store: store.clone(),
             set: set_name,
             started,
             path: path.clone(),
@@ -320,8 +351,9 @@ impl Backup {
         min_interval: std::time::Duration,
     ) -> Result<Option<RunningBackup>> {
         let set_name = self.set_name()?;
-        let connected = self.destination.connect()?;
-        let id = SetId::new(&connected, &set_name);
+        let store = self.place.store()?;
+        let connected = store.connected();
+        let id = SetId::new(connected, &set_name);
         if set::register(
             &id,
             &set::fingerprint(&self.selection),
@@ -351,7 +383,7 @@ impl Backup {
     /// objects, and anything in sub-folders, are not listed).
     pub async fn list(&self) -> Result<Vec<BackupListing>> {
         let set_name = self.set_name()?;
-        list_backups(&self.destination.connect()?, Some(&set_name)).await
+        list_backups(self.place.store()?.connected(), Some(&set_name)).await
     }
 
     /// Deletes this set's backups that `policy` does not keep. Only this
@@ -369,8 +401,7 @@ impl Backup {
 
     async fn prune_with(&self, policy: &Retention, dry_run: bool) -> Result<PruneReport> {
         let set_name = self.set_name()?;
-        let connected: Connected = self.destination.connect()?;
-        prune(&connected, &set_name, policy, dry_run).await
+        prune(self.place.store()?.connected(), &set_name, policy, dry_run).await
     }
 }
 

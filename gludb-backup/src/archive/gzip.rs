@@ -1,6 +1,6 @@
-//! Parallel gzip. The tar stream is cut into fixed-size chunks; each chunk
-//! is compressed on a blocking thread into an independent gzip member, and
-//! the members are written out in order. A concatenation of gzip members is
+//! gzip, both ways. Writing is parallel: the tar stream is cut into
+//! fixed-size chunks; each chunk is compressed on a blocking thread into an
+//! independent gzip member, and the members are written out in order. A concatenation of gzip members is
 //! one valid `.gz` file (RFC 1952, 2.2) that `gzip`, GNU tar and Python's
 //! `tarfile` read like any other; compressing chunks independently costs
 //! well under 1% in size and lets both cores compress.
@@ -96,6 +96,16 @@ pub(crate) fn compress_chunks(
         .map(move |chunk| tokio::task::spawn_blocking(move || gzip_member(&chunk, level)))
         .buffered(workers.max(1))
         .map(|member| member.map_err(io::Error::other)?)
+}
+
+/// The reading side: a gzip stream of one or more members (ours are
+/// many; `gzip` and the original GLUDB write one), decompressed as one.
+pub(crate) fn decoder<R: tokio::io::AsyncBufRead>(
+    input: R,
+) -> async_compression::tokio::bufread::GzipDecoder<R> {
+    let mut gzip = async_compression::tokio::bufread::GzipDecoder::new(input);
+    gzip.multiple_members(true);
+    gzip
 }
 
 /// One complete gzip member holding `data`.

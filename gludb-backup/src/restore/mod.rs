@@ -1,6 +1,13 @@
-//! `Restore`: list, verify and restore backups. A restore streams the
-//! archive, decodes every record with its registered type, and writes the
-//! stored JSON verbatim inside one transaction per database.
+//! The restore side: `Restore` verifies and restores backups. A restore
+//! flows through its stages in order:
+//!
+//! - `store::listing`: the object, streamed;
+//! - `archive::reader`: gunzip and tar, every size bounded;
+//! - [`walk`]: members classified, the manifest checked (shared with
+//!   [`verify`]);
+//! - decode (here): every record with its registered type, its indexes
+//!   computed, batches bounded in rows and bytes;
+//! - [`writer`]: one task and one transaction per database.
 //!
 //! All or nothing, as far as databases allow: every database's writes must
 //! succeed before any is committed, so a bad archive, a record that does not
@@ -20,17 +27,23 @@ use gludb_core::{Backend, Databases, RestoreMode, Row, TableSpec, TypeInfo};
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 
+mod verify;
+mod walk;
+mod writer;
+
+pub use verify::{ClassCheck, VerifyReport};
+
 use crate::{
-    BackupError, Destination, RecordProblem, Result, Selection,
-    archive::{ArchiveError, ArchiveReader, Limits, Manifest, Member, MemberDigest, SetName},
-    destination::Connected,
-    members::{MemberKind, classify, compare_with_manifest, id_of, missing_from_archive},
-    orphans::{self, Orphan, OrphanReport},
-    restore_writer::{Job, TransactionWriter},
-    retention::{PruneReport, Retention, prune},
-    source::{BackupBytes, BackupListing, archive_error, list_backups, open_backup},
-    verify::{VerifyReport, verify},
+    BackupError, BackupStore, Destination, RecordProblem, Result, Selection,
+    archive::{
+        ArchiveError, ArchiveReader, Limits, Member,
+        members::{MemberKind, id_of},
+    },
+    store::{BackupBytes, BackupListing, Connected, Place, archive_error, open_backup},
 };
+use verify::verify;
+use walk::{Visit, Walk};
+use writer::{Job, TransactionWriter};
 
 /// Most records written per database round trip...
 const BATCH_ROWS: usize = 4096;
@@ -106,7 +119,7 @@ impl RestoreReport {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Restore {
-    destination: Destination,
+    place: Place,
     selection: Selection,
     mode: RestoreMode,
     limits: Limits,
@@ -125,10 +138,19 @@ impl Restore {
         Ok(Restore::at(Destination::from_url(url)?))
     }
 
-    /// Backups at `destination`.
+    /// Backups at `destination` (connected when first used).
     pub fn at(destination: Destination) -> Restore {
+        Restore::with_place(Place::Destination(destination))
+    }
+
+    /// Backups in a store connected already.
+    pub fn on(store: &BackupStore) -> Restore {
+        Restore::with_place(Place::Store(store.clone()))
+    }
+
+    fn with_place(place: Place) -> Restore {
         Restore {
-            destination,
+            place,
             selection: Selection::default(),
             mode: RestoreMode::default(),
             limits: Limits::default(),
@@ -137,10 +159,16 @@ impl Restore {
         }
     }
 
-    /// Changes the destination's settings (endpoint, prefix, S3 options).
+    /// Changes the destination's settings (endpoint, prefix, S3 options);
+    /// nothing for a restore [`on`](Self::on) a connected store.
     pub fn with_destination(mut self, change: impl FnOnce(Destination) -> Destination) -> Restore {
-        self.destination = change(self.destination);
+        self.place = self.place.change(change);
         self
+    }
+
+    /// The store the backups are read from, connected.
+    pub fn store(&self) -> Result<BackupStore> {
+        self.place.store()
     }
 
     /// What to do with ids already in a target table (default: overwrite).
@@ -174,60 +202,13 @@ impl Restore {
         self
     }
 
-    crate::selection::selection_methods!();
+    crate::backup::selection::selection_methods!();
 
     /// The backups directly under the destination's prefix, every set,
-    /// newest first (each listing names its set).
+    /// newest first (each listing names its set). See [`BackupStore`] for
+    /// pruning a set and cleaning up after interrupted runs.
     pub async fn list(&self) -> Result<Vec<BackupListing>> {
-        list_backups(&self.destination.connect()?, None).await
-    }
-
-    /// The backups of the set `set`, newest first.
-    pub async fn list_set(&self, set: &str) -> Result<Vec<BackupListing>> {
-        list_backups(&self.destination.connect()?, Some(&SetName::new(set)?)).await
-    }
-
-    /// Deletes the backups of the set `set` (directly under the
-    /// destination's prefix) that `policy` does not keep; no other object
-    /// is touched. A policy that keeps nothing is refused. A backup prunes
-    /// its own set with [`crate::Backup::prune`].
-    pub async fn prune_set(&self, set: &str, policy: &Retention) -> Result<PruneReport> {
-        prune(
-            &self.destination.connect()?,
-            &SetName::new(set)?,
-            policy,
-            false,
-        )
-        .await
-    }
-
-    /// What [`prune_set`](Self::prune_set) would delete, deleting nothing.
-    pub async fn prune_set_dry_run(&self, set: &str, policy: &Retention) -> Result<PruneReport> {
-        prune(
-            &self.destination.connect()?,
-            &SetName::new(set)?,
-            policy,
-            true,
-        )
-        .await
-    }
-
-    /// What interrupted backups left directly under the destination's
-    /// prefix: S3 multipart uploads that were neither completed nor aborted
-    /// (S3 bills their parts until they are), and `file://` staging files.
-    /// Only uploads named like backups are reported; other applications'
-    /// uploads are not touched.
-    pub async fn find_orphans(&self) -> Result<Vec<Orphan>> {
-        orphans::find(&self.destination.connect()?).await
-    }
-
-    /// Aborts the orphaned uploads and deletes the staging files
-    /// [`find_orphans`](Self::find_orphans) reports that are older than
-    /// `older_than` (so that a backup another process is running right now
-    /// is left alone: pick more than your longest backup takes). Uploads
-    /// this process is writing are never touched.
-    pub async fn clean_orphans(&self, older_than: std::time::Duration) -> Result<OrphanReport> {
-        orphans::clean(&self.destination.connect()?, older_than).await
+        self.store()?.list().await
     }
 
     /// Checks a backup without writing anything (only the selected classes'
@@ -236,7 +217,7 @@ impl Restore {
     /// registered type, and that every selected class is in the archive.
     pub async fn verify(&self, key: &str) -> Result<VerifyReport> {
         let selection = (!self.selection.is_empty()).then_some(&self.selection);
-        verify(&self.destination.connect()?, key, self.limits, selection).await
+        verify(self.store()?.connected(), key, self.limits, selection).await
     }
 
     /// Restores the selected classes (by default every registered class in
@@ -251,12 +232,13 @@ impl Restore {
     /// commit fails, the databases committed before it keep the restored
     /// records, and [`BackupError::PartialRestore`] names them.
     pub async fn restore(&self, key: &str, dbs: &Databases) -> Result<RestoreReport> {
-        let connected = self.destination.connect()?;
-        let reader = open_backup(&connected, key, self.limits).await?;
+        let store = self.store()?;
+        let connected = store.connected();
+        let reader = open_backup(connected, key, self.limits).await?;
         let mut run = RestoreRun {
             restore: self,
             dbs,
-            connected: &connected,
+            connected,
             key,
             writers: Vec::new(),
             prepared: Vec::new(),
@@ -362,9 +344,10 @@ struct RestoreRun<'a> {
 impl RestoreRun<'_> {
     async fn read_and_write(
         &mut self,
-        mut reader: ArchiveReader<BackupBytes>,
+        reader: ArchiveReader<BackupBytes>,
     ) -> Result<RestoreReport> {
-        let selection = (!self.restore.selection.is_empty()).then_some(&self.restore.selection);
+        let restore = self.restore;
+        let selection = (!restore.selection.is_empty()).then_some(&restore.selection);
         let mut report = RestoreReport {
             key: self.key.to_owned(),
             has_manifest: false,
@@ -372,39 +355,15 @@ impl RestoreRun<'_> {
             skipped_members: Vec::new(),
             quarantine_file: None,
         };
-        let mut digests: Vec<MemberDigest> = Vec::new();
-        let mut restored: Vec<&'static TypeInfo> = Vec::new();
-        let mut manifest = None;
-        while let Some(mut member) = reader.next_member().await.map_err(|e| self.archive(e))? {
-            if manifest.is_some() {
-                return Err(self.archive(ArchiveError::AfterManifest(member.name().to_owned())));
-            }
-            match classify(member.name(), selection) {
-                MemberKind::Manifest => {
-                    report.has_manifest = true;
-                    let bytes = member
-                        .read_all(self.restore.limits.max_manifest_bytes)
-                        .await
-                        .map_err(|e| self.archive(e))?
-                        .ok_or_else(|| {
-                            self.archive(ArchiveError::BadManifest("too large".into()))
-                        })?;
-                    let parsed = Manifest::from_json(&bytes)
-                        .map_err(|e| self.archive(ArchiveError::BadManifest(e)))?;
-                    manifest = Some(parsed);
-                }
+        let mut walk = Walk::new(reader, restore.limits, selection, true);
+        while let Some(Visit { mut member, kind }) =
+            walk.next().await.map_err(|e| self.archive(e))?
+        {
+            match kind {
                 MemberKind::Class(info) => {
-                    if restored.iter().any(|r| r.same_type(info)) {
-                        return Err(self.archive(ArchiveError::Mismatch {
-                            member: member.name().to_owned(),
-                            detail: "the archive holds this member more than once".into(),
-                        }));
-                    }
                     let position = report.classes.len();
                     let class = self.restore_member(info, position, &mut member).await?;
                     report.classes.push(class);
-                    restored.push(info);
-                    digests.push(member.digest());
                 }
                 MemberKind::Ambiguous(candidates) => {
                     let names: Vec<_> = candidates.iter().map(|c| c.full_name()).collect();
@@ -422,47 +381,32 @@ impl RestoreRun<'_> {
                         );
                     }
                     report.skipped_members.push(member.name().to_owned());
-                    digests.push(member.digest());
                 }
             }
+            walk.done(member);
         }
-        match &manifest {
-            Some(manifest) => {
-                if let Some((member, detail)) =
-                    compare_with_manifest(manifest, &digests).into_iter().next()
-                {
-                    return Err(self.archive(ArchiveError::Mismatch { member, detail }));
-                }
-            }
-            None if self.restore.require_manifest => {
+        let summary = walk.finish().map_err(|e| self.archive(e))?;
+        report.has_manifest = summary.has_manifest;
+        if !summary.has_manifest {
+            if restore.require_manifest {
                 return Err(self.archive(ArchiveError::MissingManifest));
             }
-            None => tracing::warn!(
+            tracing::warn!(
                 key = self.key,
                 "the archive has no manifest: restored without hash checks"
-            ),
+            );
         }
-        if let Some(selection) = selection {
-            let names: Vec<String> = digests.iter().map(|d| d.name.clone()).collect();
-            if let Some((missing, hint)) =
-                missing_from_archive(selection, &restored, manifest.as_ref(), &names)
-            {
-                let available: Vec<&str> = names
-                    .iter()
-                    .filter_map(|n| n.strip_suffix(".json"))
-                    .filter(|n| n.contains("--"))
-                    .collect();
-                return Err(BackupError::ClassesNotInBackup {
-                    key: self.key.to_owned(),
-                    missing: missing.join(", "),
-                    available: if available.is_empty() {
-                        "no class members".to_owned()
-                    } else {
-                        available.join(", ")
-                    },
-                    hint,
-                });
-            }
+        if let Some((missing, hint)) = summary.missing {
+            return Err(BackupError::ClassesNotInBackup {
+                key: self.key.to_owned(),
+                missing: missing.join(", "),
+                available: if summary.classes_held.is_empty() {
+                    "no class members".to_owned()
+                } else {
+                    summary.classes_held.join(", ")
+                },
+                hint,
+            });
         }
         if let Some(quarantine) = &mut self.quarantine {
             quarantine

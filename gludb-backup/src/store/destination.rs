@@ -119,7 +119,9 @@ pub(crate) enum StoreKind {
     S3(S3Access),
     /// A local directory: its path.
     Local(PathBuf),
-    /// Anything else (memory, GCS, Azure, HTTP).
+    /// A `memory://` store of this process.
+    Memory,
+    /// Anything else (GCS, Azure, HTTP, a store the service configured).
     Other,
 }
 
@@ -336,7 +338,7 @@ impl Destination {
                         prefix,
                         location: description.clone(),
                         description,
-                        kind: StoreKind::Other,
+                        kind: StoreKind::Memory,
                     })
                 }
                 _ => {

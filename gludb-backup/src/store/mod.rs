@@ -1,0 +1,177 @@
+//! Where backups live. A [`Destination`] says where (credentials, URL,
+//! options); [`BackupStore`] is that destination connected once: it lists,
+//! verifies, prunes and cleans up, and `Backup` and `Restore` run against
+//! it. Its modules:
+//!
+//! - `destination`: configuration, and connecting it;
+//! - `listing`: what backups are there (one set, or every set, directly
+//!   under the prefix), and opening one for reading;
+//! - `retention`: which of a set's backups to keep, deleting the rest;
+//! - `upload`: writing a new backup (conditional PUT or multipart);
+//! - `orphans`: what killed runs left behind;
+//! - `retry`: one more try where object_store does not retry.
+
+mod destination;
+mod listing;
+pub(crate) mod orphans;
+mod retention;
+pub(crate) mod retry;
+pub(crate) mod upload;
+
+use std::{fmt, sync::Arc, time::Duration};
+
+use object_store::{ObjectStore, path::Path};
+
+pub use destination::Destination;
+pub(crate) use destination::{Connected, S3Access, StoreKind};
+pub use listing::BackupListing;
+pub(crate) use listing::{BackupBytes, archive_error, list_backups, open_backup};
+pub use orphans::{Orphan, OrphanKind, OrphanReport};
+pub(crate) use retention::prune;
+pub use retention::{PruneReport, Retention};
+
+use crate::{Result, archive::SetName};
+
+/// A connected backup store: a destination resolved once, or an
+/// `object_store` the service already has. Cheap to clone; `Backup::on`
+/// and `Restore::on` run against it.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use gludb_backup::{BackupStore, Retention};
+/// let store = BackupStore::from_url("memory://docs-example/nightly")?;
+/// assert!(store.list().await?.is_empty());
+/// let pruned = store.prune_set_dry_run("Backup", &Retention::new().keep_last(7)).await?;
+/// assert!(pruned.deleted.is_empty());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct BackupStore {
+    connected: Arc<Connected>,
+}
+
+impl fmt::Debug for BackupStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackupStore")
+            .field("destination", &self.connected.description)
+            .finish()
+    }
+}
+
+impl BackupStore {
+    /// Connects a destination (checking its credentials and options;
+    /// nothing is requested from the store yet).
+    pub fn connect(destination: &Destination) -> Result<BackupStore> {
+        Ok(BackupStore {
+            connected: Arc::new(destination.connect()?),
+        })
+    }
+
+    /// [`connect`](Self::connect) for a destination URL.
+    pub fn from_url(url: &str) -> Result<BackupStore> {
+        BackupStore::connect(&Destination::from_url(url)?)
+    }
+
+    /// Backups in a store the service already configured, under `prefix`
+    /// (`""` for none). Finding orphaned uploads is not available through
+    /// a store of unknown kind.
+    pub fn from_object_store(store: Arc<dyn ObjectStore>, prefix: &str) -> BackupStore {
+        let prefix = Path::from(prefix.trim_matches('/'));
+        let description = if prefix.as_ref().is_empty() {
+            store.to_string()
+        } else {
+            format!("{store}/{prefix}")
+        };
+        // The service's own store: told apart from others by its
+        // description and by the handle itself.
+        let identity = format!("{description} ({:p})", Arc::as_ptr(&store));
+        BackupStore {
+            connected: Arc::new(Connected {
+                store,
+                prefix,
+                location: description.clone(),
+                identity,
+                description,
+                kind: StoreKind::Other,
+            }),
+        }
+    }
+
+    /// The destination, without credentials (`s3://bucket/prefix`, ...).
+    pub fn description(&self) -> &str {
+        &self.connected.description
+    }
+
+    pub(crate) fn connected(&self) -> &Connected {
+        &self.connected
+    }
+
+    /// The backups directly under the prefix, every set, newest first
+    /// (each listing names its set).
+    pub async fn list(&self) -> Result<Vec<BackupListing>> {
+        list_backups(&self.connected, None).await
+    }
+
+    /// The backups of the set `set`, newest first.
+    pub async fn list_set(&self, set: &str) -> Result<Vec<BackupListing>> {
+        list_backups(&self.connected, Some(&SetName::new(set)?)).await
+    }
+
+    /// Deletes the backups of the set `set` (directly under the prefix)
+    /// that `policy` does not keep; no other object is touched. A policy
+    /// that keeps nothing is refused. A backup prunes its own set with
+    /// `Backup::prune`.
+    pub async fn prune_set(&self, set: &str, policy: &Retention) -> Result<PruneReport> {
+        prune(&self.connected, &SetName::new(set)?, policy, false).await
+    }
+
+    /// What [`prune_set`](Self::prune_set) would delete, deleting nothing.
+    pub async fn prune_set_dry_run(&self, set: &str, policy: &Retention) -> Result<PruneReport> {
+        prune(&self.connected, &SetName::new(set)?, policy, true).await
+    }
+
+    /// What interrupted backups left directly under the prefix: S3
+    /// multipart uploads that were neither completed nor aborted (S3 bills
+    /// their parts until they are), and `file://` staging files. Only
+    /// uploads named like backups are reported; other applications'
+    /// uploads are not touched.
+    pub async fn find_orphans(&self) -> Result<Vec<Orphan>> {
+        orphans::find(&self.connected).await
+    }
+
+    /// Aborts the orphaned uploads and deletes the staging files
+    /// [`find_orphans`](Self::find_orphans) reports that are older than
+    /// `older_than` (so that a backup another process is running right now
+    /// is left alone: pick more than your longest backup takes). Uploads
+    /// this process is writing are never touched.
+    pub async fn clean_orphans(&self, older_than: Duration) -> Result<OrphanReport> {
+        orphans::clean(&self.connected, older_than).await
+    }
+}
+
+/// Where a `Backup` or `Restore` works: a destination connected when
+/// needed (so that `Backup::new(key, secret, bucket)` cannot fail), or a
+/// store connected already.
+#[derive(Debug, Clone)]
+pub(crate) enum Place {
+    Destination(Destination),
+    Store(BackupStore),
+}
+
+impl Place {
+    pub(crate) fn store(&self) -> Result<BackupStore> {
+        match self {
+            Place::Destination(destination) => BackupStore::connect(destination),
+            Place::Store(store) => Ok(store.clone()),
+        }
+    }
+
+    /// Applies `change` to a destination (a connected store has none).
+    pub(crate) fn change(self, change: impl FnOnce(Destination) -> Destination) -> Place {
+        match self {
+            Place::Destination(destination) => Place::Destination(change(destination)),
+            store => store,
+        }
+    }
+}
