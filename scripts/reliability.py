@@ -98,7 +98,7 @@ writes the tables, then the release benchmark `bench_reliability`).
   (created by a retried creation whose first answer was lost) is aborted.
 - A process killed with SIGKILL cannot clean up: nothing is visible under
   its key, its history record stays `Running`, and
-  `Restore::find_orphans` / `clean_orphans` find and remove what it left
+  `BackupStore::find_orphans` / `clean_orphans` find and remove what it left
   (or an S3 lifecycle rule `AbortIncompleteMultipartUpload` does).
 
 ## Under faults

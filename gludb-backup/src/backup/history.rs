@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 pub enum BackupStatus {
     /// The run has started and not ended. A record left in this state by
     /// a process that is gone marks a run that was killed: its upload may
-    /// have left an orphan (see `Restore::find_orphans`).
+    /// have left an orphan (see `BackupStore::find_orphans`).
     Running,
     /// The archive is complete in the destination.
     Completed,

@@ -288,7 +288,7 @@ impl Backup {
     /// while the run is in progress, the run cannot abort its upload; a
     /// service should [`cancel`](RunningBackup::cancel) and wait for its
     /// runs before shutting down (an upload left behind is found by
-    /// `Restore::find_orphans`).
+    /// `BackupStore::find_orphans`).
     pub fn start(&self, dbs: &Databases) -> Result<RunningBackup> {
         if self.selection.is_empty() {
             return Err(BackupError::NothingSelected);
