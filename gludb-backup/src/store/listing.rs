@@ -12,14 +12,15 @@ use crate::{
     store::retry::once_more,
 };
 
-/// A backup found at a destination.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A backup found at a destination. Serializes with its time in RFC 3339.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct BackupListing {
     /// The object's key, prefix included.
     pub key: String,
     /// The backup set it belongs to (from its name).
     pub set: String,
     /// When the backup was taken (from its name).
+    #[serde(with = "time::serde::rfc3339")]
     pub time: OffsetDateTime,
     /// Compressed size in bytes.
     pub size: u64,

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{
     BackupError, BackupListing, Result, archive::SetName, store::destination::Connected,
@@ -16,8 +16,13 @@ use crate::{
 /// ```
 /// use gludb_backup::Retention;
 /// let policy = Retention::new().keep_last(3).keep_daily(7).keep_monthly(12);
+/// // Or from a service's configuration:
+/// let configured: Retention = serde_json::from_str(r#"{"last": 3, "daily": 7, "monthly": 12}"#)?;
+/// assert_eq!(configured, policy);
+/// # Ok::<(), serde_json::Error>(())
 /// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Retention {
     last: usize,
     daily: usize,
