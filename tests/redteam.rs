@@ -1,0 +1,385 @@
+//! Red-team attacks on "Backups you can trust". Every `#[tokio::test]`
+//! here asserts what a user would expect; the ones named `breaks_*` FAIL
+//! today (each is a finding of the red-team report), the ones named
+//! `holds_*` are attacks that held up.
+//!
+//! `CARGO_TARGET_DIR=/work/target-redteam cargo test --test redteam`
+
+#[path = "backup/models.rs"]
+mod models;
+#[path = "backup/support.rs"]
+mod support;
+
+use std::{
+    sync::{
+        Arc, Barrier,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use gludb::{
+    Databases,
+    backup::{Backup, BackupError, BackupStatus, Restore, Retention},
+    sqlite::Sqlite,
+};
+use models::*;
+use support::*;
+
+async fn seeded() -> Db {
+    let db = sqlite_file().await;
+    ensure_related_tables(&db.dbs).await;
+    save_simple_records(&db.dbs, 5, |i| format!("record {i}")).await;
+    db
+}
+
+/// A `from_url` S3 destination on the test server, credentials as options.
+fn s3_url_restore(server: &gludb_testkit::S3Server, url: &str) -> Restore {
+    let endpoint = server.endpoint();
+    Restore::from_url(url).unwrap().with_destination(|d| {
+        d.with_endpoint(&endpoint)
+            .with_s3_option("aws_region", "us-east-1")
+            .with_s3_option("aws_access_key_id", ACCESS_KEY)
+            .with_s3_option("aws_secret_access_key", SECRET_KEY)
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Scheduling
+// ---------------------------------------------------------------------------
+
+/// FINDING: `run_if_due` looks the set up in the history by its *displayed*
+/// destination (`s3://<bucket>`), which does not include the endpoint. Two
+/// S3-compatible servers that both have a bucket `gludb-backups` (a primary
+/// and an off-site copy, or a provider migration) share one schedule: once
+/// the first completes, the second is "not due" and is never backed up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breaks_run_if_due_two_servers_same_bucket_share_a_schedule() {
+    let db = seeded().await;
+    let primary = s3_server();
+    let offsite = s3_server();
+    assert_eq!(primary.bucket(), offsite.bucket());
+    let mut to_primary = s3_backup(&primary, SECRET_KEY).with_name("nightly");
+    to_primary.add_class_with::<SimpleData>(false);
+    let mut to_offsite = s3_backup(&offsite, SECRET_KEY).with_name("nightly");
+    to_offsite.add_class_with::<SimpleData>(false);
+    let day = Duration::from_secs(24 * 3600);
+
+    assert!(to_primary.run_if_due(&db.dbs, day).await.unwrap().is_some());
+    let offsite_run = to_offsite.run_if_due(&db.dbs, day).await.unwrap();
+    assert!(
+        offsite_run.is_some(),
+        "the off-site server has never had a backup, yet run_if_due says it is not due \
+         (objects there: {:?})",
+        offsite.objects()
+    );
+}
+
+/// FINDING (minor): the same directory spelled `file:///d` and `file:///d/`
+/// is one set for `SetConflict`/`AlreadyRunning` (canonical path) but two
+/// schedules for `run_if_due` (history keyed by the spelling).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breaks_run_if_due_one_directory_two_spellings_two_schedules() {
+    let db = seeded().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = file_url(dir.path());
+    let hour = Duration::from_secs(3600);
+    let mut a = Backup::from_url(&url).unwrap().with_name("spelled");
+    a.add_class_with::<SimpleData>(false);
+    let mut b = Backup::from_url(&format!("{url}/")).unwrap().with_name("spelled");
+    b.add_class_with::<SimpleData>(false);
+    assert!(a.run_if_due(&db.dbs, hour).await.unwrap().is_some());
+    let second = b.run_if_due(&db.dbs, hour).await.unwrap();
+    assert!(
+        second.is_none(),
+        "the same set at the same directory ran twice within the hour: {:?}",
+        second.map(|r| r.key)
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Sets
+// ---------------------------------------------------------------------------
+
+/// FINDING: `SetName::new` accepts `Backup_UTC` (and `Backup_UTC_<x>`), but
+/// `BackupKey::parse` takes every key starting `Backup_UTC_` for an original
+/// GLUDB name and then fails to parse it: the set's backups exist but are
+/// never listed, so `list` shows nothing and `prune` never applies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breaks_a_set_named_backup_utc_is_invisible() {
+    let db = seeded().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = file_url(dir.path());
+    for name in ["Backup_UTC", "Backup_UTC_orders"] {
+        let mut backup = Backup::from_url(&url).unwrap().with_name(name);
+        backup.add_class_with::<SimpleData>(false);
+        let key = backup.run_backup(&db.dbs).await.unwrap().key;
+        assert!(dir.path().join(&key).exists());
+        let listed = backup.list().await.unwrap();
+        assert_eq!(
+            listed.len(),
+            1,
+            "set {name}: {key} was written, but the set lists {listed:?}"
+        );
+    }
+    let all = Restore::from_url(&url).unwrap().list().await.unwrap();
+    assert_eq!(all.len(), 2, "{all:?}");
+}
+
+/// FINDING (data loss): `SetConflict` lives in process memory only. Two
+/// services (two processes) that back up different classes under the
+/// default name `Backup` to one destination are never refused, and each
+/// one's `prune` deletes the other's backups.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breaks_two_processes_with_different_selections_prune_each_other() {
+    let db = seeded().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = file_url(dir.path());
+    // Service A (this process): backs up SimpleData under the default name.
+    let mut service_a = Backup::from_url(&url).unwrap();
+    service_a.add_class_with::<SimpleData>(false);
+    let a_key = service_a.run_backup(&db.dbs).await.unwrap().key;
+    // Service B (another process): backs up ComplexData under the default
+    // name, then prunes keeping its last backup, as its nightly job does.
+    let output = this_binary_again(CHILD_JOB, "other-service")
+        .env("GLUDB_DB", &db.path)
+        .env("GLUDB_URL", &url)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        dir.path().join(&a_key).exists(),
+        "service B's prune deleted service A's only backup {a_key}\n{stdout}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Runs of one set
+// ---------------------------------------------------------------------------
+
+/// FINDING: `set::begin_run` checks "is a run in progress" and marks the run
+/// as started under two separate locks. Threads that `start` the same set
+/// at once can all pass the check: several runs of one set at the same time,
+/// which `AlreadyRunning` promises never happens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breaks_concurrent_starts_of_one_set_run_at_once() {
+    let db = seeded().await;
+    let runtime = tokio::runtime::Handle::current();
+    let mut worst = 0;
+    for round in 0..60 {
+        let release = Arc::new(AtomicBool::new(false));
+        let mut backup = Backup::from_url(&format!("memory://redteam-race/{round}"))
+            .unwrap()
+            .with_name("raced")
+            .with_progress({
+                let release = Arc::clone(&release);
+                move |_| {
+                    while !release.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                }
+            });
+        backup.add_class_with::<SimpleData>(false);
+        let threads = 8;
+        let gate = Arc::new(Barrier::new(threads));
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (backup, dbs, gate, runtime) = (
+                    backup.clone(),
+                    db.dbs.clone(),
+                    Arc::clone(&gate),
+                    runtime.clone(),
+                );
+                std::thread::spawn(move || {
+                    let _entered = runtime.enter();
+                    gate.wait();
+                    backup.start(&dbs)
+                })
+            })
+            .collect();
+        let started: Vec<_> = handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .filter_map(|r| match r {
+                Ok(running) => Some(running),
+                Err(BackupError::AlreadyRunning { .. }) => None,
+                Err(e) => panic!("{e}"),
+            })
+            .collect();
+        worst = worst.max(started.len());
+        release.store(true, Ordering::Relaxed);
+        for running in started {
+            running.wait().await.unwrap();
+        }
+        if worst > 1 {
+            break;
+        }
+    }
+    assert_eq!(worst, 1, "{worst} runs of one set were started at once");
+}
+
+// ---------------------------------------------------------------------------
+// Orphans
+// ---------------------------------------------------------------------------
+
+/// FINDING (backup lost): `clean_orphans` leaves "uploads this process is
+/// writing" alone only when the destination is spelled exactly as the
+/// backup spelled it. The same bucket and prefix as `s3://bucket/p/`
+/// (trailing slash) aborts this process's running multipart upload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breaks_clean_orphans_aborts_a_running_upload_of_this_process() {
+    let server = s3_server();
+    let db = sqlite_file().await;
+    save_incompressible_blobs(&db.dbs).await;
+    let slow = Arc::new(AtomicBool::new(true));
+    let mut backup = s3_backup(&server, SECRET_KEY)
+        .with_destination(|d| d.with_prefix("p"))
+        .with_part_size(5 * 1024 * 1024)
+        .with_progress({
+            let slow = Arc::clone(&slow);
+            move |p| {
+                // Slow down (a bounded while) once the upload is under way.
+                if slow.load(Ordering::Relaxed) && p.bytes > 6 * 1024 * 1024 {
+                    std::thread::sleep(Duration::from_millis(150));
+                }
+            }
+        });
+    backup.add_class::<BlobData>();
+    let running = backup.start(&db.dbs).unwrap();
+    let key = running.key().to_owned();
+    let same = s3_url_restore(&server, &format!("s3://{}/p", server.bucket()));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while same.find_orphans().await.unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "no upload was ever started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Spelled as the backup spells it: left alone (this held up).
+    let report = same.clean_orphans(Duration::ZERO).await.unwrap();
+    assert!(report.cleaned.is_empty(), "{report:?}");
+    // The same bucket and prefix, with a trailing slash.
+    let slashed = s3_url_restore(&server, &format!("s3://{}/p/", server.bucket()));
+    let report = slashed.clean_orphans(Duration::ZERO).await.unwrap();
+    slow.store(false, Ordering::Relaxed);
+    let outcome = running.wait().await;
+    assert!(
+        report.cleaned.is_empty(),
+        "clean_orphans aborted {key}, which this process was writing: {:?}; the backup then \
+         ended with {:?}",
+        report.cleaned,
+        outcome.as_ref().map(|r| &r.key)
+    );
+    outcome.unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// Archives
+// ---------------------------------------------------------------------------
+
+/// FINDING (silent success): an archive re-packed with `tar -C x -czf b.tar.gz .`
+/// names its members `./X--T.json` and `./gludb-manifest.json`. The reader
+/// accepts `./` names, but classifies every one of them as "unknown": verify
+/// says OK, and the restore reports success having restored nothing — with
+/// no hash check, since the manifest was not recognised either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breaks_a_repacked_archive_verifies_and_restores_nothing() {
+    let db = seeded().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = file_url(dir.path());
+    let mut backup = Backup::from_url(&url).unwrap();
+    backup.add_class_with::<SimpleData>(false);
+    let key = backup.run_backup(&db.dbs).await.unwrap().key;
+    let members = read_archive(&std::fs::read(dir.path().join(&key)).unwrap());
+    let repacked = "Backup_2026-11-27T00_00_00.000000Z-0000beef.tar.gz";
+    // What GNU tar writes for `tar -C x -czf b.tar.gz .` (the tar crate's
+    // `set_path` would drop the `./`, so the name bytes are set directly).
+    write_tar(dir.path(), repacked, |tar| {
+        for (name, bytes) in &members {
+            let mut header = tar::Header::new_gnu();
+            let raw = format!("./{name}");
+            header.as_old_mut().name[..raw.len()].copy_from_slice(raw.as_bytes());
+            header.set_size(bytes.len() as u64);
+            header.set_mode(0o644);
+            header.set_entry_type(tar::EntryType::Regular);
+            header.set_cksum();
+            tar.append(&header, bytes.as_slice()).unwrap();
+        }
+    });
+    let listed = read_archive(&std::fs::read(dir.path().join(repacked)).unwrap());
+    assert!(listed.iter().all(|(n, _)| n.starts_with("./")), "{listed:?}");
+
+    let restore = Restore::from_url(&url).unwrap();
+    let target = Databases::new(Sqlite::open_in_memory().await.unwrap());
+    let outcome = restore.restore(repacked, &target).await;
+    let written: u64 = outcome
+        .as_ref()
+        .map(|r| r.classes.iter().map(|c| c.written).sum())
+        .unwrap_or(0);
+    assert!(
+        outcome.is_err() || written == 5,
+        "the restore of 5 records succeeded having written {written}: {outcome:?}"
+    );
+}
+
+/// FINDING: verify does not notice a member that appears twice in an archive
+/// without a manifest (the original GLUDB's format), while the restore
+/// refuses it: verify says OK to an archive that will not restore.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breaks_verify_passes_a_duplicate_member_without_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = file_url(dir.path());
+    let one = b"{\"id\":\"a\",\"name\":\"n\",\"descrip\":\"d\",\"age\":1}\n";
+    let two = b"{\"id\":\"a\",\"name\":\"evil\",\"descrip\":\"d\",\"age\":2}\n";
+    let key = "Backup_UTC_2015-01-02T03_04_05.000006.tar.gz";
+    write_archive(
+        dir.path(),
+        key,
+        &[
+            ("SimpleData--SimpleTest.json", one),
+            ("SimpleData--SimpleTest.json", two),
+        ],
+    );
+    let restore = Restore::from_url(&url).unwrap();
+    let target = Databases::new(Sqlite::open_in_memory().await.unwrap());
+    let restored = restore.restore(key, &target).await;
+    assert!(restored.is_err(), "the restore refuses it: {restored:?}");
+    let verdict = restore.verify(key).await.unwrap();
+    assert!(
+        !verdict.is_ok(),
+        "verify says OK to an archive the restore refuses: {verdict:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Child processes
+// ---------------------------------------------------------------------------
+
+const CHILD_JOB: &str = "GLUDB_REDTEAM_CHILD_JOB";
+
+/// Not a test of its own: the entry point of child processes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn child_process() {
+    let Ok(job) = std::env::var(CHILD_JOB) else {
+        return;
+    };
+    let var = |name: &str| std::env::var(name).unwrap();
+    match job.as_str() {
+        "other-service" => {
+            let dbs = Databases::new(Sqlite::open(var("GLUDB_DB")).await.unwrap());
+            let mut backup = Backup::from_url(&var("GLUDB_URL")).unwrap();
+            backup.add_class_with::<ComplexData>(false);
+            let report = backup.run_backup(&dbs).await;
+            println!("\nBACKUP {:?}", report.map(|r| r.key));
+            let pruned = backup.prune(&Retention::new().keep_last(1)).await;
+            println!("PRUNE {pruned:?}");
+        }
+        other => panic!("unknown child job {other:?}"),
+    }
+}
+
+#[allow(dead_code)]
+fn unused(_: AtomicUsize, _: BackupStatus) {}
