@@ -13,7 +13,7 @@ mod support;
 use std::{
     sync::{
         Arc, Barrier,
-        atomic::{AtomicBool, AtomicUsize, Ordering},
+        atomic::{AtomicBool, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -355,6 +355,213 @@ async fn breaks_verify_passes_a_duplicate_member_without_manifest() {
 }
 
 // ---------------------------------------------------------------------------
+// Secrets
+// ---------------------------------------------------------------------------
+
+/// FINDING (secret leak): a URL whose password holds a `/` (AWS secret
+/// keys often do) is cut at that `/` by the URL parser; `redact_url` then
+/// finds no `@` in the "authority" and prints the URL as given, secret
+/// included, in the `InvalidDestination` error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breaks_a_secret_with_a_slash_is_printed_in_errors() {
+    let secret_parts = ["wJalrXUtnFEMI", "K7MDENG", "bPxRfiCYEXAMPLEKEY"];
+    let url = format!(
+        "s3://AKIAIOSFODNN7EXAMPLE:{}@my-bucket/nightly",
+        secret_parts.join("/")
+    );
+    let shown = match Backup::from_url(&url) {
+        Err(e) => format!("{e} {e:?}"),
+        Ok(backup) => format!("{backup:?} {}", backup.destination()),
+    };
+    for part in secret_parts {
+        assert!(!shown.contains(part), "the secret shows: {shown}");
+    }
+}
+
+/// Held up: a wrong secret in the orphan listing, list, restore: the error
+/// never holds the secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holds_secret_not_in_orphan_listing_errors() {
+    let server = s3_server();
+    let wrong = "wrong-secret-0123456789abcdef";
+    let restore = s3_restore(&server, wrong);
+    for e in [
+        restore.find_orphans().await.unwrap_err(),
+        restore.list().await.unwrap_err(),
+        restore
+            .clean_orphans(Duration::ZERO)
+            .await
+            .unwrap_err(),
+    ] {
+        let shown = format!("{e} {e:?}");
+        assert!(!shown.contains(wrong), "{shown}");
+        assert!(!shown.contains(SECRET_KEY), "{shown}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Restore side effects
+// ---------------------------------------------------------------------------
+
+/// FINDING (backup destroyed): `with_quarantine` appends to whatever path it
+/// is given, also the very archive being restored. The restore reports
+/// success and the backup is corrupt afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breaks_quarantine_into_the_archive_itself_corrupts_the_backup() {
+    let db = seeded().await;
+    rusqlite::Connection::open(&db.path)
+        .unwrap()
+        .execute(
+            "INSERT INTO SimpleTest (id, value) VALUES ('bad', '{\"id\":\"bad\",\"age\":\"x\"}')",
+            [],
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = file_url(dir.path());
+    let mut backup = Backup::from_url(&url).unwrap();
+    backup.add_class_with::<SimpleData>(false);
+    let key = backup.run_backup(&db.dbs).await.unwrap().key;
+    let restore = Restore::from_url(&url).unwrap();
+    assert!(restore.verify(&key).await.unwrap().classes[0].problems.len() == 1);
+    let target = Databases::new(Sqlite::open_in_memory().await.unwrap());
+    let outcome = restore
+        .clone()
+        .with_quarantine(dir.path().join(&key))
+        .restore(&key, &target)
+        .await;
+    let after = restore.verify(&key).await.unwrap();
+    assert!(
+        after.problems.is_empty(),
+        "the restore ({:?}) wrote into the backup it read, which is now: {:?}",
+        outcome.map(|r| r.quarantined()),
+        after.problems
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Retention
+// ---------------------------------------------------------------------------
+
+/// FINDING (design, data loss with the defaults): a table that disappears
+/// (a bad migration, a wrong database file) makes every later run an empty
+/// `CompletedWithWarnings` archive that `run_backup`/`run_if_due` return as
+/// `Ok`; `prune` counts those like any backup, so `keep_last(n)` rotates the
+/// last backups that hold the data out after `n` runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breaks_prune_rotates_out_the_last_backup_with_data_for_empty_ones() {
+    let db = seeded().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = file_url(dir.path());
+    let mut backup = Backup::from_url(&url).unwrap().with_name("nightly");
+    backup.add_class_with::<SimpleData>(false);
+    let good = backup.run_backup(&db.dbs).await.unwrap();
+    assert_eq!(good.classes[0].records, 5);
+    rusqlite::Connection::open(&db.path)
+        .unwrap()
+        .execute_batch("DROP TABLE SimpleTest")
+        .unwrap();
+    for _ in 0..2 {
+        let report = backup.run_backup(&db.dbs).await.unwrap();
+        assert_eq!(report.classes[0].records, 0);
+        backup.prune(&Retention::new().keep_last(2)).await.unwrap();
+    }
+    assert!(
+        dir.path().join(&good.key).exists(),
+        "the only backup with the 5 records was pruned for two empty ones"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Held up
+// ---------------------------------------------------------------------------
+
+/// FINDING (cosmetic): `with_request_timeout(Duration::MAX)` is accepted,
+/// then every backup fails at run time with a `Store { context: "configuring
+/// S3" }` error ("failed to parse ... as Duration"), not the typed
+/// `InvalidOption` that other out-of-range numbers get.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breaks_a_huge_request_timeout_is_a_store_error_not_invalid_option() {
+    let db = seeded().await;
+    let server = s3_server();
+    let mut backup = s3_backup(&server, SECRET_KEY)
+        .with_destination(|d| d.with_request_timeout(Duration::MAX));
+    backup.add_class_with::<SimpleData>(false);
+    match backup.run_backup(&db.dbs).await {
+        Ok(_) | Err(BackupError::InvalidOption { .. }) => {}
+        Err(e) => panic!("{e:?}"),
+    }
+}
+
+/// Held up: extreme retry counts, a year-long timeout, and a zero timeout
+/// do not panic or hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holds_extreme_timeouts_and_retries() {
+    let db = seeded().await;
+    let server = s3_server();
+    let year = Duration::from_secs(365 * 24 * 3600);
+    let mut backup = s3_backup(&server, SECRET_KEY).with_destination(|d| {
+        d.with_request_timeout(year)
+            .with_retries(usize::MAX, Duration::MAX)
+    });
+    backup.add_class_with::<SimpleData>(false);
+    let key = backup.run_backup(&db.dbs).await.unwrap().key;
+    let restore = s3_restore(&server, SECRET_KEY).with_destination(|d| {
+        d.with_request_timeout(year)
+            .with_retries(usize::MAX, Duration::MAX)
+    });
+    assert!(restore.verify(&key).await.unwrap().is_ok());
+    restore.find_orphans().await.unwrap();
+    // A zero timeout with no retries fails fast, typed, recorded.
+    let mut zero = s3_backup(&server, SECRET_KEY)
+        .with_name("zero")
+        .with_destination(|d| {
+            d.with_request_timeout(Duration::ZERO)
+                .with_retries(0, Duration::ZERO)
+        });
+    zero.add_class_with::<SimpleData>(false);
+    let started = Instant::now();
+    let _ = zero.run_backup(&db.dbs).await;
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+/// Held up: cancel before the run did anything, twice, and after it
+/// finished.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holds_cancel_at_odd_moments() {
+    let db = seeded().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = file_url(dir.path());
+    let mut backup = Backup::from_url(&url).unwrap().with_name("odd");
+    backup.add_class_with::<SimpleData>(false);
+    let running = backup.start(&db.dbs).unwrap();
+    running.cancel();
+    running.cancel();
+    let err = running.wait().await.unwrap_err();
+    assert!(matches!(err, BackupError::Cancelled), "{err}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    let running = backup.start(&db.dbs).unwrap();
+    while !running.is_finished() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    running.cancel();
+    let report = running.wait().await.unwrap();
+    assert!(dir.path().join(&report.key).exists());
+    let runs = history(&db.dbs).await;
+    assert_eq!(
+        runs.iter()
+            .filter(|r| r.status == BackupStatus::Failed)
+            .count(),
+        1
+    );
+    // A panicking callback at the first batch of a single-PUT backup.
+    let mut panicky = backup.clone().with_progress(|_| panic!("first batch"));
+    panicky = panicky.with_name("panicky");
+    let err = panicky.run_backup(&db.dbs).await.unwrap_err();
+    assert!(matches!(err, BackupError::Panicked { .. }), "{err}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+// ---------------------------------------------------------------------------
 // Child processes
 // ---------------------------------------------------------------------------
 
@@ -381,5 +588,3 @@ async fn child_process() {
     }
 }
 
-#[allow(dead_code)]
-fn unused(_: AtomicUsize, _: BackupStatus) {}
