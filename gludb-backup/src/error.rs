@@ -125,21 +125,6 @@ pub enum BackupError {
         reason: String,
     },
 
-    /// Two backups of this process claim one backup set (same name, same
-    /// destination) but select different classes: each would prune and
-    /// schedule the other's archives.
-    #[error(
-        "backup set {set:?} at {destination} is already used in this process with another selection ({detail}); give each configuration its own name (`with_name`) or prefix"
-    )]
-    SetConflict {
-        /// The set's name.
-        set: String,
-        /// The destination.
-        destination: String,
-        /// How the selections differ.
-        detail: String,
-    },
-
     /// A run of this backup set is already in progress in this process.
     #[error("a backup of set {set:?} to {destination} is already running; wait for it to finish")]
     AlreadyRunning {
@@ -181,6 +166,33 @@ pub enum BackupError {
         class: String,
         /// The table looked for (prefix included).
         table: String,
+    },
+
+    /// A selected class's table held records in the last completed backup
+    /// of this set and does not exist now. Backing it up as empty would
+    /// let retention delete the last backup that holds its records.
+    #[error(
+        "table {table:?} of {class} held {records} records in the last backup of this set and does not exist now (dropped or renamed?); nothing was backed up"
+    )]
+    TableGone {
+        /// `<TypeName>--<table>`.
+        class: String,
+        /// The table looked for (prefix included).
+        table: String,
+        /// Records it held in the last completed backup.
+        records: u64,
+    },
+
+    /// The archive holds no member this program can restore (no type of
+    /// it is registered here): restoring it would change nothing.
+    #[error(
+        "backup {key} holds no records of a type registered in this program (it holds {held}); link the crate that defines them"
+    )]
+    NothingToRestore {
+        /// The backup's key.
+        key: String,
+        /// What it holds instead.
+        held: String,
     },
 
     /// Classes asked for by the restore's selection have no member in the

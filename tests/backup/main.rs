@@ -488,19 +488,9 @@ async fn run_if_due_skips_a_backup_that_ran_recently() {
         .await
         .unwrap();
     assert_eq!(listed.len(), 3);
-    let destination = daily.store().unwrap().description().to_owned();
-    assert!(
-        BackupHistory::last_completed(&db.dbs, "weekly", &destination)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        BackupHistory::last_completed(&db.dbs, "daily", &destination)
-            .await
-            .unwrap()
-            .is_some()
-    );
+    let weekly = daily.clone().with_name("weekly");
+    assert!(weekly.last_completed(&db.dbs).await.unwrap().is_none());
+    assert!(daily.last_completed(&db.dbs).await.unwrap().is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,8 +17,8 @@ use std::{
 use gludb::{
     Databases, Storable,
     backup::{
-        Backup, BackupError, BackupHistory, BackupStatus, BackupStore, Bases, OrphanKind, Restore,
-        Retention, archive::Manifest,
+        Backup, BackupError, BackupStatus, BackupStore, Bases, OrphanKind, Restore, Retention,
+        archive::Manifest,
     },
     sqlite::Sqlite,
 };
@@ -155,20 +155,20 @@ async fn schedules_are_per_set_and_runs_of_a_set_never_overlap() {
     let url = file_url(dir.path());
     let hour = Duration::from_secs(3600);
 
-    // Two configurations under one name: refused, clearly.
+    // Two configurations under one (default) name are two sets: each keeps
+    // its own schedule, and neither prunes the other.
     let mut simple = local(&url);
     simple.add_class::<SimpleData>();
     let mut complex = local(&url);
     complex.add_class::<ComplexData>();
     assert!(simple.run_if_due(&db.dbs, hour).await.unwrap().is_some());
-    let err = complex.run_if_due(&db.dbs, hour).await.unwrap_err();
-    assert!(matches!(err, BackupError::SetConflict { .. }), "{err}");
-    assert!(err.to_string().contains("with_name"), "{err}");
-    // Named apart, each keeps its own schedule.
-    let complex = complex.with_name("complex");
     assert!(complex.run_if_due(&db.dbs, hour).await.unwrap().is_some());
     assert!(complex.run_if_due(&db.dbs, hour).await.unwrap().is_none());
     assert!(simple.run_if_due(&db.dbs, hour).await.unwrap().is_none());
+    let policy = Retention::new().keep_last(1);
+    assert!(complex.prune(&policy).await.unwrap().deleted.is_empty());
+    assert_eq!(simple.list().await.unwrap().len(), 1);
+    assert_eq!(complex.list().await.unwrap().len(), 1);
 
     // A run in progress: a second start is refused, a scheduled tick skips.
     let gate = Arc::new(Barrier::new(2));
@@ -669,11 +669,7 @@ async fn history_records_a_run_from_start_to_end() {
     assert_eq!(runs[0].status, BackupStatus::Completed);
     assert!(runs[0].finished.is_some());
     assert_eq!(runs[0].selection, [SimpleData::type_info().full_name()]);
-    let last =
-        BackupHistory::last_completed(&db.dbs, "Backup", backup.store().unwrap().description())
-            .await
-            .unwrap();
-    assert!(last.is_some());
+    assert!(backup.last_completed(&db.dbs).await.unwrap().is_some());
 }
 
 // ---------------------------------------------------------------------------

@@ -1,18 +1,20 @@
-//! Backup object names. A name says when a backup was taken, which run
-//! wrote it and which backup set it belongs to, so a listing can group and
-//! order backups without opening them; and it keeps the original GLUDB's
-//! shape, so lifecycle rules and scripts written for the original (which
-//! match on `Backup_UTC_`) keep working:
+//! Backup object names. A name says when a backup was taken, what it
+//! selected, which run wrote it and which backup set it belongs to, so a
+//! listing can group and order backups without opening them; and it keeps
+//! the original GLUDB's shape, so lifecycle rules and scripts written for
+//! the original (which match on `Backup_UTC_`) keep working:
 //!
 //! ```text
-//! Backup_UTC_<YYYY-MM-DDTHH_MM_SS.ffffff>_<run>[_<set>].tar.gz
+//! Backup_UTC_<YYYY-MM-DDTHH_MM_SS.ffffff>_<selection>-<run>[_<set>].tar.gz
 //! ```
 //!
 //! The time is UTC, with `:` replaced by `_` as the original does, always
-//! with its microseconds (so names sort by time); `<run>` is 8 random hex
-//! digits, so two runs in the same microsecond, in this process or any
-//! other, write two objects; `<set>` is the backup's name, left out for the
-//! default set `Backup`. Names the original Python GLUDB wrote
+//! with its microseconds (so names sort by time); `<selection>` is 6 hex
+//! digits of a hash of the selected types (two backups of one name but
+//! different selections are apart: retention applies to each on its own);
+//! `<run>` is 8 random hex digits, so two runs in the same microsecond, in
+//! this process or any other, write two objects; `<set>` is the backup's
+//! name, left out for the default set `Backup`. Names the original Python GLUDB wrote
 //! (`Backup_UTC_<time>.tar.gz`, the fraction left out when it is zero) and
 //! gludb-rs wrote before sets (`Backup_<time>Z.tar.gz`) belong to the set
 //! `Backup`.
@@ -111,13 +113,15 @@ impl fmt::Display for SetName {
     }
 }
 
-/// The file name of one backup: when it was taken, the run that wrote it,
-/// and its set.
+/// The file name of one backup: when it was taken, what it selected, the
+/// run that wrote it, and its set.
 ///
 /// ```
-/// use gludb_backup::archive::{BackupKey, SetName};
+/// use gludb_backup::archive::{BackupKey, SetName, selection_tag};
 /// let t = time::macros::datetime!(2026-11-27 02:03:04.5 UTC);
-/// let key = BackupKey::new(SetName::new("nightly")?, t);
+/// let selection = selection_tag(&["app::model::Order".to_owned()]);
+/// let key = BackupKey::new(SetName::new("nightly")?, &selection, t);
+/// assert_eq!(key.selection(), Some(selection.as_str()));
 /// let name = key.file_name();
 /// assert!(name.starts_with("Backup_UTC_2026-11-27T02_03_04.500000_"));
 /// assert!(name.ends_with("_nightly.tar.gz"));
@@ -130,33 +134,67 @@ impl fmt::Display for SetName {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackupKey {
     set: SetName,
+    /// `None` for names written before selections were tagged.
+    selection: Option<String>,
     time: OffsetDateTime,
     /// The file name, as written or as found.
     name: String,
 }
 
+/// The tag of a selection (see [`BackupKey`]): 6 hex digits of the SHA-256
+/// of its types' full names, sorted, so the same types give the same tag
+/// on every machine and build.
+pub fn selection_tag(full_names: &[String]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut names: Vec<&str> = full_names.iter().map(String::as_str).collect();
+    names.sort_unstable();
+    let hash = Sha256::digest(names.join("\n").as_bytes());
+    format!("{:x}", hash)[..SELECTION_TAG_LEN].to_owned()
+}
+
+/// Hex digits of a selection tag.
+const SELECTION_TAG_LEN: usize = 6;
+
+/// Hex digits of a run tag.
+const RUN_TAG_LEN: usize = 8;
+
+fn is_hex(text: &str, len: usize) -> bool {
+    text.len() == len && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 impl BackupKey {
-    /// A new key for a run of `set` started at `time`, with a fresh random
-    /// run tag.
-    pub fn new(set: SetName, time: OffsetDateTime) -> BackupKey {
+    /// A new key for a run of `set` selecting what `selection` (a
+    /// [`selection_tag`]) tags, started at `time`, with a fresh random run
+    /// tag.
+    pub fn new(set: SetName, selection: &str, time: OffsetDateTime) -> BackupKey {
         let time = time.to_offset(UtcOffset::UTC);
-        let run = &uuid::Uuid::new_v4().simple().to_string()[..8];
+        let run = &uuid::Uuid::new_v4().simple().to_string()[..RUN_TAG_LEN];
         // Formatting a valid date with a fixed description cannot fail; fall
         // back to the Unix time rather than panic all the same.
         let stamp = time
             .format(KEY_TIME)
             .unwrap_or_else(|_| time.unix_timestamp().to_string());
         let name = if set.as_str() == DEFAULT_SET {
-            format!("{PREFIX}{stamp}_{run}{SUFFIX}")
+            format!("{PREFIX}{stamp}_{selection}-{run}{SUFFIX}")
         } else {
-            format!("{PREFIX}{stamp}_{run}_{set}{SUFFIX}")
+            format!("{PREFIX}{stamp}_{selection}-{run}_{set}{SUFFIX}")
         };
-        BackupKey { set, time, name }
+        BackupKey {
+            set,
+            selection: Some(selection.to_owned()),
+            time,
+            name,
+        }
     }
 
     /// The set the backup belongs to.
     pub fn set(&self) -> &SetName {
         &self.set
+    }
+
+    /// The tag of what the backup selected, if its name says.
+    pub fn selection(&self) -> Option<&str> {
+        self.selection.as_deref()
     }
 
     /// When the backup was taken (UTC, microseconds).
@@ -170,23 +208,24 @@ impl BackupKey {
     }
 
     /// The key of a backup file name (or object key: any prefix is
-    /// ignored), if it is one: `Backup_UTC_<time>_<run>[_<set>].tar.gz`,
+    /// ignored), if it is one: `Backup_UTC_<time>_<selection>-<run>[_<set>].tar.gz`,
     /// and the older forms `Backup_UTC_<time>.tar.gz` (the original Python
     /// GLUDB) and `Backup_<time>Z.tar.gz` (gludb-rs before sets), both of
     /// the set `Backup`.
     pub fn parse(key: &str) -> Option<BackupKey> {
         let name = key.rsplit('/').next()?;
         let stem = name.strip_suffix(SUFFIX)?;
-        let (time, set) = match stem.strip_prefix(PREFIX) {
+        let (time, selection, set) = match stem.strip_prefix(PREFIX) {
             Some(rest) => parse_ours(rest)?,
             // gludb-rs before sets: `Backup_<time>Z`.
             None => {
                 let stamp = stem.strip_prefix("Backup_")?.strip_suffix('Z')?;
-                (parse_time(stamp)?, SetName::default_set())
+                (parse_time(stamp)?, None, SetName::default_set())
             }
         };
         Some(BackupKey {
             set,
+            selection,
             time,
             name: name.to_owned(),
         })
@@ -194,22 +233,23 @@ impl BackupKey {
 }
 
 /// What follows `Backup_UTC_`: the time (with or without a fraction), then
-/// nothing (the original), or `_<run>` and optionally `_<set>`.
-fn parse_ours(rest: &str) -> Option<(OffsetDateTime, SetName)> {
+/// nothing (the original), or `_<selection>-<run>` and optionally `_<set>`.
+fn parse_ours(rest: &str) -> Option<(OffsetDateTime, Option<String>, SetName)> {
     let (stamp, tail) = split_time(rest)?;
     let time = parse_time(stamp)?;
     if tail.is_empty() {
-        return Some((time, SetName::default_set()));
+        return Some((time, None, SetName::default_set()));
     }
     let tail = tail.strip_prefix('_')?;
-    let (run, set) = match tail.split_once('_') {
-        Some((run, set)) => (run, SetName::new(set).ok()?),
+    let (tags, set) = match tail.split_once('_') {
+        Some((tags, set)) => (tags, SetName::new(set).ok()?),
         None => (tail, SetName::default_set()),
     };
-    if run.len() != 8 || !run.bytes().all(|b| b.is_ascii_hexdigit()) {
+    let (selection, run) = tags.split_once('-')?;
+    if !is_hex(selection, SELECTION_TAG_LEN) || !is_hex(run, RUN_TAG_LEN) {
         return None;
     }
-    Some((time, set))
+    Some((time, Some(selection.to_owned()), set))
 }
 
 /// Splits `<time>_<tail>` where the time is `YYYY-MM-DDTHH_MM_SS` with an
@@ -258,8 +298,8 @@ mod tests {
         for set in ["Backup", "nightly_db-1"] {
             let set = SetName::new(set).unwrap();
             let (a, b) = (
-                BackupKey::new(set.clone(), early),
-                BackupKey::new(set.clone(), late),
+                BackupKey::new(set.clone(), "0a1b2c", early),
+                BackupKey::new(set.clone(), "0a1b2c", late),
             );
             assert!(
                 a.file_name()
@@ -273,13 +313,22 @@ mod tests {
                 Some(b.clone())
             );
             assert_eq!(b.time(), late, "a zero fraction is still written");
-            assert_ne!(a.file_name(), BackupKey::new(set, early).file_name());
+            assert_ne!(
+                a.file_name(),
+                BackupKey::new(set, "0a1b2c", early).file_name()
+            );
+            assert_eq!(a.selection(), Some("0a1b2c"));
         }
-        let default = BackupKey::new(SetName::default_set(), late).file_name();
+        let default = BackupKey::new(SetName::default_set(), "0a1b2c", late).file_name();
         assert_eq!(
             default.len(),
-            "Backup_UTC_2026-11-27T00_00_00.000000_01234567.tar.gz".len()
+            "Backup_UTC_2026-11-27T00_00_00.000000_0a1b2c-01234567.tar.gz".len()
         );
+        assert_eq!(
+            selection_tag(&["b".into(), "a".into()]),
+            selection_tag(&["a".into(), "b".into()])
+        );
+        assert_ne!(selection_tag(&["a".into()]), selection_tag(&["b".into()]));
     }
 
     #[test]
@@ -305,10 +354,11 @@ mod tests {
             "Backup_garbage.tar.gz",
             "Backup_UTC_garbage.tar.gz",
             "Backup_UTC_2026-11-27T02_03_04.500000_xyz.tar.gz",
-            "Backup_UTC_2026-11-27T02_03_04.500000_01234567_a b.tar.gz",
-            "Backup_UTC_2026-11-27T02_03_04.500000_01234567_.tar.gz",
-            "Backup_UTC_2026-11-27T02_03_04.500000_01234567.tar.gz#1",
-            "Backup_UTC_2026-11-27T02_03_04.500000_01234567_é.tar.gz",
+            "Backup_UTC_2026-11-27T02_03_04.500000_01234567.tar.gz",
+            "Backup_UTC_2026-11-27T02_03_04.500000_0a1b2c-01234567_a b.tar.gz",
+            "Backup_UTC_2026-11-27T02_03_04.500000_0a1b2c-01234567_.tar.gz",
+            "Backup_UTC_2026-11-27T02_03_04.500000_0a1b2c-01234567.tar.gz#1",
+            "Backup_UTC_2026-11-27T02_03_04.500000_0a1b2c-01234567_é.tar.gz",
             "nightly_2026-11-27T02_03_04.500000Z.tar.gz",
         ] {
             assert_eq!(BackupKey::parse(junk), None, "{junk}");

@@ -7,8 +7,9 @@
 //! - then, last, [`MANIFEST_NAME`]: counts, sizes and SHA-256 of every
 //!   member. Its presence means the backup is complete.
 //!
-//! Object names are `Backup_UTC_<UTC ISO-8601 time>_<run>[_<set>].tar.gz`
-//! with `:` replaced by `_` (see [`BackupKey`]).
+//! Object names are
+//! `Backup_UTC_<UTC ISO-8601 time>_<selection>-<run>[_<set>].tar.gz` with `:`
+//! replaced by `_` (see [`BackupKey`]).
 
 pub(crate) mod gzip;
 mod key;
@@ -18,7 +19,7 @@ mod reader;
 mod writer;
 
 pub(crate) use key::next_run_time;
-pub use key::{BackupKey, DEFAULT_SET, SetName};
+pub use key::{BackupKey, DEFAULT_SET, SetName, selection_tag};
 pub use manifest::{
     FORMAT, FORMAT_VERSION, MANIFEST_NAME, Manifest, ManifestError, MemberManifest,
 };

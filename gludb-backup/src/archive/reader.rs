@@ -232,15 +232,23 @@ impl<R: AsyncBufRead + Unpin + Send + 'static> ArchiveReader<R> {
                 }
             };
             check_name(&name)?;
+            // `tar -C dir -czf x.tar.gz .` names members `./X--T.json`: the
+            // same member as `X--T.json`.
+            let name = strip_current_dir(&name).to_owned();
+            self.members += 1;
+            if self.members > self.limits.max_members {
+                return Err(ArchiveError::TooManyMembers(self.limits.max_members));
+            }
+            // A tar of a directory (`tar -czf x.tar.gz .`) holds the
+            // directory itself: no data, nothing to refuse.
+            if kind.is_dir() {
+                continue;
+            }
             if !(kind.is_file() || kind == EntryType::Continuous) {
                 return Err(ArchiveError::NotAFile {
                     name,
                     kind: describe(kind),
                 });
-            }
-            self.members += 1;
-            if self.members > self.limits.max_members {
-                return Err(ArchiveError::TooManyMembers(self.limits.max_members));
             }
             return Ok(Some(Member {
                 name,
@@ -412,6 +420,14 @@ fn bad_pax(why: &str) -> ArchiveError {
     ))
 }
 
+/// `name` without leading `./` components.
+fn strip_current_dir(mut name: &str) -> &str {
+    while let Some(rest) = name.strip_prefix("./") {
+        name = rest.trim_start_matches('/');
+    }
+    name
+}
+
 /// Member names must stay inside a directory: no absolute paths, no `..`.
 fn check_name(name: &str) -> Result<(), ArchiveError> {
     let path = Path::new(name);
@@ -447,6 +463,14 @@ fn describe(kind: EntryType) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_leading_current_directory_is_not_part_of_a_name() {
+        assert_eq!(strip_current_dir("./X--T.json"), "X--T.json");
+        assert_eq!(strip_current_dir("././/X--T.json"), "X--T.json");
+        assert_eq!(strip_current_dir("X--T.json"), "X--T.json");
+        assert_eq!(strip_current_dir("a/./b"), "a/./b");
+    }
 
     #[test]
     fn names_that_escape_are_unsafe() {

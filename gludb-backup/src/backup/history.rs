@@ -2,6 +2,8 @@
 //! Unlike the original GLUDB's, it never holds a secret key.
 
 use gludb_core::{Databases, Storable};
+
+use crate::archive::{SetName, selection_tag};
 use serde::{Deserialize, Serialize};
 
 /// How a backup run ended.
@@ -58,6 +60,10 @@ pub struct BackupHistory {
     pub finished: Option<String>,
     /// The destination, without credentials.
     pub destination: String,
+    /// Which store and prefix, told apart from others of the same bucket
+    /// name (S3: with the endpoint; `file://`: the canonical directory).
+    #[serde(default)]
+    pub store: String,
     /// The bucket (or local destination).
     pub bucketname: String,
     /// The key written (or that would have been).
@@ -86,28 +92,51 @@ impl BackupHistory {
         self.name.clone()
     }
 
-    /// When the backup set `name` at `destination` (as shown, without
-    /// credentials) last completed a run, from its history records: the
-    /// end of that run (its start, for records written before ends were
-    /// recorded). `None` if it never has, or there is no history yet.
-    pub async fn last_completed(
+    /// When the backup set `name` in `store` (a [`BackupHistory::store`])
+    /// selecting what `selection` tags last completed a run, from its
+    /// history records: the end of that run. `None` if it never has, or
+    /// there is no history yet. `Backup::last_completed` asks this for a
+    /// backup.
+    pub(crate) async fn last_completed(
         dbs: &Databases,
-        name: &str,
-        destination: &str,
+        name: &SetName,
+        store: &str,
+        selection: &str,
     ) -> gludb_core::Result<Option<time::OffsetDateTime>> {
-        let runs = match BackupHistory::find_by_index(dbs, "by_name", name).await {
+        Ok(Self::last_completed_run(dbs, name, store, selection)
+            .await?
+            .and_then(|run| run.ended()))
+    }
+
+    /// The record of the last completed run of a set (see
+    /// [`last_completed`](Self::last_completed)).
+    pub(crate) async fn last_completed_run(
+        dbs: &Databases,
+        name: &SetName,
+        store: &str,
+        selection: &str,
+    ) -> gludb_core::Result<Option<BackupHistory>> {
+        let runs = match BackupHistory::find_by_index(dbs, "by_name", name.as_str()).await {
             Ok(runs) => runs,
             Err(gludb_core::Error::UnknownTable { .. }) => return Ok(None),
             Err(e) => return Err(e),
         };
         Ok(runs
-            .iter()
-            .filter(|run| run.status.is_completed() && run.destination == destination)
-            .filter_map(|run| {
-                let ended = run.finished.as_deref().unwrap_or(&run.timestamp);
-                gludb_core::record::parse_timestamp(ended)
+            .into_iter()
+            .filter(|run| {
+                run.status.is_completed()
+                    && run.store == store
+                    && selection_tag(&run.selection) == selection
             })
-            .max())
+            .filter_map(|run| Some((run.ended()?, run)))
+            .max_by_key(|(ended, _)| *ended)
+            .map(|(_, run)| run))
+    }
+
+    /// When the run ended (its start, for records written before ends
+    /// were recorded).
+    fn ended(&self) -> Option<time::OffsetDateTime> {
+        gludb_core::record::parse_timestamp(self.finished.as_deref().unwrap_or(&self.timestamp))
     }
 
     /// Saves the record (a new one, or the same run's record again when

@@ -32,7 +32,7 @@ use crate::{
     BackupError, BackupListing, BackupStore, Destination, PruneReport, Result, Retention,
     archive::{BackupKey, SetName, next_run_time},
     store::{
-        Place, list_backups, prune,
+        Place, SetFilter, list_backups, prune,
         upload::{MAX_PART_SIZE, S3_MIN_PART_SIZE},
     },
 };
@@ -200,11 +200,10 @@ impl Backup {
     }
 
     /// Names the backup set (default `Backup`): the last part of every
-    /// object name (left out for `Backup`), the name in history records, and what retention and
+    /// object name (left out for `Backup`), the name in history records,
+    /// and, with the destination and the selection, what retention and
     /// scheduling group by. 1 to 64 ASCII letters, digits, `-` and `_`
-    /// (checked when the backup starts). Give each differently configured
-    /// backup its own name: two selections under one name at one
-    /// destination are refused.
+    /// (checked when the backup starts).
     pub fn with_name(mut self, name: &str) -> Backup {
         self.name = name.to_owned();
         self
@@ -302,13 +301,10 @@ impl Backup {
         let store = self.place.store()?;
         let started = next_run_time();
         let connected = store.connected();
-        let path = connected.path_of(&BackupKey::new(set_name.clone(), started).file_name());
-        let guard = set::begin_run(
-            &SetId::new(connected, &set_name),
-            &set::fingerprint(&self.selection),
-            &connected.description,
-            path.as_ref(),
-        )?;
+        let id = SetId::new(connected, &set_name, &self.selection);
+        let key = BackupKey::new(set_name.clone(), id.selection(), started);
+        let path = connected.path_of(&key.file_name());
+        let guard = set::begin_run(&id, &connected.description, path.as_ref())?;
         let cancel = CancellationToken::new();
         let run = Run {
             backup: self.clone(),
@@ -352,19 +348,12 @@ impl Backup {
     ) -> Result<Option<RunningBackup>> {
         let set_name = self.set_name()?;
         let store = self.place.store()?;
-        let connected = store.connected();
-        let id = SetId::new(connected, &set_name);
-        if set::register(
-            &id,
-            &set::fingerprint(&self.selection),
-            &connected.description,
-        )? {
+        let id = SetId::new(store.connected(), &set_name, &self.selection);
+        if set::is_running(&id) {
             tracing::debug!(set = %set_name, "backup not due: a run is in progress");
             return Ok(None);
         }
-        let last =
-            BackupHistory::last_completed(dbs, set_name.as_str(), &connected.description).await?;
-        if let Some(last) = last {
+        if let Some(last) = self.last_completed(dbs).await? {
             let since = OffsetDateTime::now_utc() - last;
             if since < min_interval {
                 tracing::debug!(set = %set_name, %since, "backup not due yet");
@@ -379,11 +368,35 @@ impl Backup {
         }
     }
 
+    /// When this backup's set last completed a run (the end of that run),
+    /// from the `BackupHistory` records in `dbs`: what
+    /// [`run_if_due`](Self::run_if_due) measures from. `None` if it never
+    /// has.
+    pub async fn last_completed(&self, dbs: &Databases) -> Result<Option<OffsetDateTime>> {
+        let set_name = self.set_name()?;
+        let store = self.place.store()?;
+        let id = SetId::new(store.connected(), &set_name, &self.selection);
+        Ok(BackupHistory::last_completed(
+            dbs,
+            &set_name,
+            &store.connected().identity,
+            id.selection(),
+        )
+        .await?)
+    }
+
     /// This set's backups at the destination, newest first (other sets'
-    /// objects, and anything in sub-folders, are not listed).
+    /// objects — other names, other selections — and anything in
+    /// sub-folders are not listed).
     pub async fn list(&self) -> Result<Vec<BackupListing>> {
         let set_name = self.set_name()?;
-        list_backups(self.place.store()?.connected(), Some(&set_name)).await
+        let store = self.place.store()?;
+        let id = SetId::new(store.connected(), &set_name, &self.selection);
+        let filter = SetFilter {
+            name: &set_name,
+            selection: Some(id.selection()),
+        };
+        list_backups(store.connected(), Some(filter)).await
     }
 
     /// Deletes this set's backups that `policy` does not keep. Only this
@@ -401,7 +414,16 @@ impl Backup {
 
     async fn prune_with(&self, policy: &Retention, dry_run: bool) -> Result<PruneReport> {
         let set_name = self.set_name()?;
-        prune(self.place.store()?.connected(), &set_name, policy, dry_run).await
+        let store = self.place.store()?;
+        let id = SetId::new(store.connected(), &set_name, &self.selection);
+        prune(
+            store.connected(),
+            &set_name,
+            Some(id.selection()),
+            policy,
+            dry_run,
+        )
+        .await
     }
 }
 

@@ -27,6 +27,7 @@ use crate::{
     archive::{
         ArchiveWriter, Manifest, MemberManifest, SetName,
         gzip::{ChunkWriter, chunk_channel, compress_chunks},
+        selection_tag,
     },
     store::{
         orphans,
@@ -141,10 +142,7 @@ impl Run {
         log.extend(self.backup.selection.log().iter().cloned());
         tracing::info!(destination = %self.store.connected().description, %key, "backup started");
         let mut history = self.history(&key);
-        history.backup_log.clone_from(&log);
-        history.record(&self.dbs).await;
-
-        let outcome = self.write_archive(&mut log).await;
+        let outcome = self.write_archive(&mut log, &mut history).await;
         match &outcome {
             Ok(written) => {
                 log.push(format!(
@@ -198,6 +196,7 @@ impl Run {
             timestamp: record::format_timestamp(self.started),
             finished: None,
             destination: self.store.connected().description.clone(),
+            store: self.store.connected().identity.clone(),
             bucketname: self.store.connected().location.clone(),
             key: key.to_owned(),
             classes: Vec::new(),
@@ -206,13 +205,17 @@ impl Run {
             status: BackupStatus::Running,
             error: None,
             warnings: Vec::new(),
-            selection: set::fingerprint(&self.backup.selection),
+            selection: set::full_names(&self.backup.selection),
         }
     }
 
     /// Streams every class into the upload and completes it; aborts the
     /// upload on any error, panic or cancel.
-    async fn write_archive(&self, log: &mut Vec<String>) -> Result<Written> {
+    async fn write_archive(
+        &self,
+        log: &mut Vec<String>,
+        history: &mut BackupHistory,
+    ) -> Result<Written> {
         let tuning = self.backup.tuning;
         // The part size is settled once the tables are measured; until
         // then nothing is uploaded.
@@ -222,7 +225,8 @@ impl Run {
             tuning.part_size.unwrap_or(usize::MAX),
             tuning.upload_concurrency,
         );
-        let data_phase = AssertUnwindSafe(self.stream_data(&mut upload, log)).catch_unwind();
+        let data_phase =
+            AssertUnwindSafe(self.stream_data(&mut upload, log, history)).catch_unwind();
         let outcome = tokio::select! {
             biased;
             () = self.cancel.cancelled() => Err(BackupError::Cancelled),
@@ -279,13 +283,41 @@ impl Run {
 
     /// Opens one snapshot per database, then streams every class through
     /// tar and gzip into the upload.
-    async fn stream_data(&self, upload: &mut Upload, log: &mut Vec<String>) -> Result<Written> {
+    async fn stream_data(
+        &self,
+        upload: &mut Upload,
+        log: &mut Vec<String>,
+        history: &mut BackupHistory,
+    ) -> Result<Written> {
+        // A table the last completed run backed up records of must not
+        // have vanished (dropped, renamed): backing it up as empty would
+        // let retention rotate out the last backup that holds its data.
+        let last = BackupHistory::last_completed_run(
+            &self.dbs,
+            &self.set,
+            &self.store.connected().identity,
+            &selection_tag(&history.selection),
+        )
+        .await?;
+        let had_records = |class: &str| {
+            last.as_ref().and_then(|run| {
+                run.classes
+                    .iter()
+                    .find(|c| c.name == class && c.records > 0)
+                    .map(|c| c.records)
+            })
+        };
         let mut snapshots = Snapshots::open(
             &self.dbs,
             &self.backup.selection,
             self.backup.require_tables,
+            &had_records,
         )
         .await?;
+        // Recorded once the snapshots are open, so that a backup of the
+        // history table does not hold this run as `Running`.
+        history.backup_log.clone_from(log);
+        history.record(&self.dbs).await;
         if self.backup.tuning.part_size.is_none() {
             // gzip can grow incompressible data a little.
             let bound = snapshots.tar_bound();

@@ -32,11 +32,13 @@ pub(crate) struct Snapshots {
 impl Snapshots {
     /// Opens one snapshot per distinct database of the selection and
     /// measures every table. A missing table is an error with
-    /// `require_tables`, else a warning.
+    /// `require_tables`, or when `had_records` says the class held records
+    /// (in the last completed run), else a warning.
     pub(crate) async fn open(
         dbs: &Databases,
         selection: &Selection,
         require_tables: bool,
+        had_records: &(dyn Fn(&str) -> Option<u64> + Sync),
     ) -> Result<Snapshots> {
         let mut databases: Vec<Arc<dyn Backend>> = Vec::new();
         let mut placed = Vec::new();
@@ -70,6 +72,13 @@ impl Snapshots {
                 .await?;
             if !stats.exists {
                 let class = info.backup_name();
+                if let Some(records) = had_records(&class) {
+                    return Err(BackupError::TableGone {
+                        class,
+                        table: spec.table.clone(),
+                        records,
+                    });
+                }
                 if require_tables {
                     return Err(BackupError::MissingTable {
                         class,

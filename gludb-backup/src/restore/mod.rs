@@ -39,7 +39,7 @@ use crate::{
         ArchiveError, ArchiveReader, Limits, Member,
         members::{MemberKind, id_of},
     },
-    store::{BackupBytes, BackupListing, Connected, Place, archive_error, open_backup},
+    store::{BackupBytes, BackupListing, Connected, Place, StoreKind, archive_error, open_backup},
 };
 use verify::verify;
 use walk::{Visit, Walk};
@@ -204,6 +204,30 @@ impl Restore {
 
     crate::backup::selection::selection_methods!();
 
+    /// A quarantine file inside a `file://` destination could overwrite a
+    /// backup (the one being read, even): refused.
+    fn check_quarantine(&self, connected: &Connected) -> Result<()> {
+        let (Some(path), StoreKind::Local(dir)) = (&self.quarantine, &connected.kind) else {
+            return Ok(());
+        };
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let parent = std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf());
+        if parent.starts_with(dir) {
+            return Err(BackupError::InvalidOption {
+                option: "quarantine file",
+                reason: format!(
+                    "{} is inside the backup directory {}: put it elsewhere",
+                    path.display(),
+                    dir.display()
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// The backups directly under the destination's prefix, every set,
     /// newest first (each listing names its set). See [`BackupStore`] for
     /// pruning a set and cleaning up after interrupted runs.
@@ -234,6 +258,7 @@ impl Restore {
     pub async fn restore(&self, key: &str, dbs: &Databases) -> Result<RestoreReport> {
         let store = self.store()?;
         let connected = store.connected();
+        self.check_quarantine(connected)?;
         let reader = open_backup(connected, key, self.limits).await?;
         let mut run = RestoreRun {
             restore: self,
@@ -395,6 +420,16 @@ impl RestoreRun<'_> {
                 key = self.key,
                 "the archive has no manifest: restored without hash checks"
             );
+        }
+        if selection.is_none() && report.classes.is_empty() {
+            return Err(BackupError::NothingToRestore {
+                key: self.key.to_owned(),
+                held: if report.skipped_members.is_empty() {
+                    "no members".to_owned()
+                } else {
+                    report.skipped_members.join(", ")
+                },
+            });
         }
         if let Some((missing, hint)) = summary.missing {
             return Err(BackupError::ClassesNotInBackup {

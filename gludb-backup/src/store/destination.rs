@@ -71,6 +71,8 @@ pub struct Destination {
     options: Vec<(String, Secret)>,
     /// Retries of failed requests: (most retries, give up after).
     retry: Option<(usize, Duration)>,
+    /// How long one request may take.
+    timeout: Option<Duration>,
 }
 
 impl fmt::Debug for Destination {
@@ -85,6 +87,7 @@ impl fmt::Debug for Destination {
         debug
             .field("options", &option_keys)
             .field("retry", &self.retry)
+            .field("timeout", &self.timeout)
             .finish()
     }
 }
@@ -193,6 +196,7 @@ impl Destination {
             },
             options: Vec::new(),
             retry: None,
+            timeout: None,
         }
     }
 
@@ -210,6 +214,7 @@ impl Destination {
             target: Target::Url(parsed),
             options: Vec::new(),
             retry: None,
+            timeout: None,
         })
     }
 
@@ -249,9 +254,9 @@ impl Destination {
 
     /// How long one S3 request may take before it counts as failed (and is
     /// retried); `object_store`'s default is 30 s.
-    pub fn with_request_timeout(self, timeout: Duration) -> Destination {
-        let millis = timeout.as_millis().max(1);
-        self.with_s3_option("timeout", &format!("{millis}ms"))
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Destination {
+        self.timeout = Some(timeout);
+        self
     }
 
     /// Retries of a failed S3 request (server errors, throttling, dropped
@@ -290,7 +295,7 @@ impl Destination {
                     });
                 }
                 builder = builder.with_bucket_name(bucket);
-                self.build_s3(builder, prefix, description, bucket.clone())
+                self.build_s3(builder, Path::from(prefix.as_str()), bucket.clone())
             }
             Target::Url(url) => match url.scheme() {
                 "s3" | "s3a" => {
@@ -303,7 +308,10 @@ impl Destination {
                             env: "the s3://bucket URL",
                         });
                     }
-                    self.build_s3(builder, url.path(), description, bucket)
+                    let prefix = Path::from_url_path(url.path()).map_err(|e| {
+                        self.invalid(&format!("the prefix is not a valid path: {e}"))
+                    })?;
+                    self.build_s3(builder, prefix, bucket)
                 }
                 "file" => {
                     let dir = url
@@ -317,6 +325,7 @@ impl Destination {
                     })?;
                     // The same directory reached by two spellings is one store.
                     let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
+                    let description = format!("file://{}", dir.display());
                     let store = LocalFileSystem::new_with_prefix(&dir).map_err(|e| {
                         BackupError::store(&description, "opening the directory", e)
                     })?;
@@ -324,17 +333,20 @@ impl Destination {
                         store: Arc::new(store),
                         prefix: Path::default(),
                         location: description.clone(),
-                        identity: format!("file://{}", dir.display()),
+                        identity: description.clone(),
                         description,
                         kind: StoreKind::Local(dir),
                     })
                 }
                 "memory" => {
                     let name = url.host_str().unwrap_or_default();
-                    let prefix = Path::from(url.path());
+                    let prefix = Path::from_url_path(url.path()).map_err(|e| {
+                        self.invalid(&format!("the prefix is not a valid path: {e}"))
+                    })?;
+                    let description = format!("memory://{name}/{prefix}");
                     Ok(Connected {
                         store: memory_store(name),
-                        identity: format!("memory://{name}/{prefix}"),
+                        identity: description.clone(),
                         prefix,
                         location: description.clone(),
                         description,
@@ -366,6 +378,19 @@ impl Destination {
                 .map_err(|_| self.invalid(&format!("unknown S3 option {key:?}")))?;
             builder = builder.with_config(key, &value.0);
         }
+        if let Some(timeout) = self.timeout {
+            // object_store reads it as text; u64 milliseconds is its limit.
+            let millis = u64::try_from(timeout.as_millis().max(1)).map_err(|_| {
+                BackupError::InvalidOption {
+                    option: "request timeout",
+                    reason: format!("{timeout:?} is longer than object_store can wait"),
+                }
+            })?;
+            builder = builder.with_config(
+                AmazonS3ConfigKey::Client(object_store::ClientConfigKey::Timeout),
+                format!("{millis}ms"),
+            );
+        }
         if let Some((max_retries, retry_timeout)) = self.retry {
             builder = builder.with_retry(RetryConfig {
                 max_retries,
@@ -379,10 +404,16 @@ impl Destination {
     fn build_s3(
         &self,
         builder: AmazonS3Builder,
-        prefix: &str,
-        description: String,
+        prefix: Path,
         bucket: String,
     ) -> Result<Connected> {
+        // Shown and compared the same however the URL was spelled
+        // (`s3://b/p` and `s3://b/p/` are one place).
+        let description = if prefix.as_ref().is_empty() {
+            format!("s3://{bucket}")
+        } else {
+            format!("s3://{bucket}/{prefix}")
+        };
         let config = |key| builder.get_config_value(&key).filter(|v| !v.is_empty());
         if config(AmazonS3ConfigKey::AccessKeyId).is_none() {
             return Err(BackupError::MissingCredential {
@@ -407,11 +438,12 @@ impl Destination {
             (None, true) => format!("https://{bucket}.s3.{region}.amazonaws.com"),
             (None, false) => format!("https://s3.{region}.amazonaws.com/{bucket}"),
         };
-        let client_options = self
-            .options
-            .iter()
-            .filter(|(key, _)| matches!(key.as_str(), "timeout" | "connect_timeout"))
-            .map(|(key, value)| (key.clone(), value.0.clone()))
+        let client_options = ["timeout", "connect_timeout"]
+            .into_iter()
+            .filter_map(|key| {
+                let config = AmazonS3ConfigKey::from_str(key).ok()?;
+                Some((key.to_owned(), builder.get_config_value(&config)?))
+            })
             .collect();
         let store = Arc::new(
             builder
@@ -420,8 +452,8 @@ impl Destination {
         );
         Ok(Connected {
             store: Arc::clone(&store) as Arc<dyn ObjectStore>,
-            prefix: Path::from(prefix.trim_matches('/')),
-            identity: format!("{description} at {bucket_url}"),
+            prefix,
+            identity: format!("{description} at {}", bucket_url.trim_end_matches('/')),
             description,
             location: bucket,
             kind: StoreKind::S3(S3Access {
@@ -441,21 +473,19 @@ impl Destination {
     }
 }
 
-/// A URL that did not parse, for an error message: scheme and host only
-/// (whatever sits before the last `@` of the authority may be a password,
-/// a query may hold a signature).
+/// A URL that did not parse, for an error message: its scheme only.
+/// Anything after `://` may be a key and secret (a secret may hold `/`,
+/// so where the authority ends cannot be told), or a signed query.
 fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return "(an invalid URL)".to_owned();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    let host = authority.rsplit('@').next().unwrap_or_default();
-    let path = path.split(['?', '#']).next().unwrap_or_default();
-    if authority.contains('@') {
-        format!("{scheme}://***@{host}{path}")
-    } else {
-        format!("{scheme}://{host}{path}")
+    match url.split_once("://") {
+        Some((scheme, _))
+            if scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+        {
+            format!("(an invalid {scheme}:// URL)")
+        }
+        _ => "(an invalid URL)".to_owned(),
     }
 }
 
@@ -465,8 +495,14 @@ mod tests {
 
     #[test]
     fn unparsable_urls_are_shown_without_anything_secret() {
-        assert_eq!(redact_url("s3://user:p@ss@host/x?sig=1"), "s3://***@host/x");
-        assert_eq!(redact_url("s3://host/x?sig=abc"), "s3://host/x");
+        assert_eq!(
+            redact_url("s3://user:p@ss@host/x?sig=1"),
+            "(an invalid s3:// URL)"
+        );
+        assert_eq!(
+            redact_url("s3://AKIA:wJal/K7/bPx@b/p"),
+            "(an invalid s3:// URL)"
+        );
         assert_eq!(redact_url("nonsense"), "(an invalid URL)");
     }
 

@@ -19,6 +19,9 @@ pub struct BackupListing {
     pub key: String,
     /// The backup set it belongs to (from its name).
     pub set: String,
+    /// The tag of what it selected (from its name; `None` for names
+    /// written before selections were tagged, e.g. by the original GLUDB).
+    pub selection: Option<String>,
     /// When the backup was taken (from its name).
     #[serde(with = "time::serde::rfc3339")]
     pub time: OffsetDateTime,
@@ -26,13 +29,30 @@ pub struct BackupListing {
     pub size: u64,
 }
 
-/// The backups directly under the destination's prefix (of `set` only, if
-/// given), newest first. Objects in sub-folders belong to other
+/// Which backups a listing keeps: one set's name, and optionally one of
+/// its selections.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SetFilter<'a> {
+    pub(crate) name: &'a SetName,
+    pub(crate) selection: Option<&'a str>,
+}
+
+impl SetFilter<'_> {
+    fn keeps(&self, key: &BackupKey) -> bool {
+        self.name == key.set()
+            && self
+                .selection
+                .is_none_or(|selection| key.selection() == Some(selection))
+    }
+}
+
+/// The backups directly under the destination's prefix (of one set only,
+/// if given), newest first. Objects in sub-folders belong to other
 /// destinations and are not listed; objects whose names are not backup
 /// names are skipped.
 pub(crate) async fn list_backups(
     connected: &Connected,
-    set: Option<&SetName>,
+    filter: Option<SetFilter<'_>>,
 ) -> Result<Vec<BackupListing>> {
     let prefix = (!connected.prefix.as_ref().is_empty()).then_some(&connected.prefix);
     let listed = once_more(|| connected.store.list_with_delimiter(prefix))
@@ -44,12 +64,13 @@ pub(crate) async fn list_backups(
         .filter_map(|meta| {
             let key = meta.location.to_string();
             let parsed = BackupKey::parse(&key)?;
-            if set.is_some_and(|set| set != parsed.set()) {
+            if filter.is_some_and(|filter| !filter.keeps(&parsed)) {
                 return None;
             }
             Some(BackupListing {
                 key,
                 set: parsed.set().to_string(),
+                selection: parsed.selection().map(str::to_owned),
                 time: parsed.time(),
                 size: meta.size,
             })
@@ -58,6 +79,12 @@ pub(crate) async fn list_backups(
     // Stores list in no particular order.
     backups.sort_by(|a, b| b.time.cmp(&a.time).then_with(|| b.key.cmp(&a.key)));
     Ok(backups)
+}
+
+/// The store path of a key as listed or reported: its text is the path's
+/// own, already escaped (`Path::from` would escape a `%` in it again).
+pub(crate) fn key_path(key: &str) -> object_store::path::Path {
+    object_store::path::Path::parse(key).unwrap_or_else(|_| object_store::path::Path::from(key))
 }
 
 /// The byte stream of a stored backup, as the archive reader takes it.
@@ -72,7 +99,7 @@ pub(crate) async fn open_backup(
     key: &str,
     limits: Limits,
 ) -> Result<ArchiveReader<BackupBytes>> {
-    let path = object_store::path::Path::from(key);
+    let path = key_path(key);
     let found = connected.store.get(&path).await.map_err(|e| match e {
         object_store::Error::NotFound { .. } => BackupError::NotFound {
             destination: connected.description.clone(),

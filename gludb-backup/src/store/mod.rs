@@ -25,7 +25,9 @@ use object_store::{ObjectStore, path::Path};
 pub use destination::Destination;
 pub(crate) use destination::{Connected, S3Access, StoreKind};
 pub use listing::BackupListing;
-pub(crate) use listing::{BackupBytes, archive_error, list_backups, open_backup};
+pub(crate) use listing::{
+    BackupBytes, SetFilter, archive_error, key_path, list_backups, open_backup,
+};
 pub use orphans::{Orphan, OrphanKind, OrphanReport};
 pub(crate) use retention::prune;
 pub use retention::{PruneReport, Retention};
@@ -115,20 +117,26 @@ impl BackupStore {
 
     /// The backups of the set `set`, newest first.
     pub async fn list_set(&self, set: &str) -> Result<Vec<BackupListing>> {
-        list_backups(&self.connected, Some(&SetName::new(set)?)).await
+        let name = SetName::new(set)?;
+        let filter = SetFilter {
+            name: &name,
+            selection: None,
+        };
+        list_backups(&self.connected, Some(filter)).await
     }
 
-    /// Deletes the backups of the set `set` (directly under the prefix)
-    /// that `policy` does not keep; no other object is touched. A policy
-    /// that keeps nothing is refused. A backup prunes its own set with
-    /// `Backup::prune`.
+    /// Deletes the backups of the set named `set` (directly under the
+    /// prefix) that `policy` does not keep, applying it to each selection
+    /// the name was used with on its own; no other object is touched. A
+    /// policy that keeps nothing is refused. A backup prunes its own set
+    /// with `Backup::prune`.
     pub async fn prune_set(&self, set: &str, policy: &Retention) -> Result<PruneReport> {
-        prune(&self.connected, &SetName::new(set)?, policy, false).await
+        prune(&self.connected, &SetName::new(set)?, None, policy, false).await
     }
 
     /// What [`prune_set`](Self::prune_set) would delete, deleting nothing.
     pub async fn prune_set_dry_run(&self, set: &str, policy: &Retention) -> Result<PruneReport> {
-        prune(&self.connected, &SetName::new(set)?, policy, true).await
+        prune(&self.connected, &SetName::new(set)?, None, policy, true).await
     }
 
     /// What interrupted backups left directly under the prefix: S3

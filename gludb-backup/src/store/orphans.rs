@@ -22,12 +22,11 @@ use object_store::{
     aws::AwsAuthorizer,
     client::{HttpConnector, HttpRequestBody, ReqwestConnector},
     multipart::MultipartStore,
-    path::Path,
 };
 use serde::{Deserialize, Serialize};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
-use super::{Connected, S3Access, StoreKind};
+use super::{Connected, S3Access, StoreKind, key_path};
 use crate::{BackupError, Result, archive::BackupKey, backup::set};
 
 /// What an interrupted backup left behind.
@@ -105,7 +104,7 @@ pub(crate) async fn clean(connected: &Connected, older_than: Duration) -> Result
             (OrphanKind::MultipartUpload { upload_id }, StoreKind::S3(access)) => {
                 access
                     .store
-                    .abort_multipart(&Path::from(orphan.key.as_str()), upload_id)
+                    .abort_multipart(&key_path(&orphan.key), upload_id)
                     .await
                     .map_err(|e| {
                         BackupError::store(
@@ -248,7 +247,7 @@ pub(crate) async fn abort_uploads_of(connected: &Connected, key: &str) -> Result
         }
         access
             .store
-            .abort_multipart(&Path::from(key), &upload.upload_id)
+            .abort_multipart(&key_path(key), &upload.upload_id)
             .await
             .map_err(|e| {
                 BackupError::store(

@@ -5,10 +5,12 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    BackupError, BackupListing, Result, archive::SetName, store::destination::Connected,
-    store::listing::list_backups, store::retry::once_more,
+use super::{
+    Connected,
+    listing::{SetFilter, key_path, list_backups},
+    retry::once_more,
 };
+use crate::{BackupError, BackupListing, Result, archive::SetName};
 
 /// Which backups of a set [`crate::Backup::prune`] keeps; the set's other
 /// backups are deleted.
@@ -109,11 +111,13 @@ pub struct PruneReport {
     pub deleted: Vec<String>,
 }
 
-/// Applies `policy` to the backups of `set` directly under the
-/// destination's prefix, deleting (unless `dry_run`) those it does not keep.
+/// Applies `policy` to the backups of the set `name` directly under the
+/// destination's prefix — to each of its selections on its own (or to the
+/// one given) — deleting (unless `dry_run`) those it does not keep.
 pub(crate) async fn prune(
     connected: &Connected,
-    set: &SetName,
+    name: &SetName,
+    selection: Option<&str>,
     policy: &Retention,
     dry_run: bool,
 ) -> Result<PruneReport> {
@@ -123,11 +127,29 @@ pub(crate) async fn prune(
             reason: "a policy that keeps nothing would delete every backup; set keep_last, keep_daily or keep_monthly".into(),
         });
     }
-    let backups = list_backups(connected, Some(set)).await?;
-    let (kept, deleted) = policy.apply(&backups);
+    let filter = SetFilter { name, selection };
+    let backups = list_backups(connected, Some(filter)).await?;
+    // One group per selection (names without one are a group of their own).
+    let mut groups: Vec<(Option<String>, Vec<BackupListing>)> = Vec::new();
+    for backup in backups {
+        match groups.iter_mut().find(|(tag, _)| *tag == backup.selection) {
+            Some((_, group)) => group.push(backup),
+            None => groups.push((backup.selection.clone(), vec![backup])),
+        }
+    }
+    let (mut kept, mut deleted) = (Vec::new(), Vec::new());
+    for (_, group) in &groups {
+        let (keep, delete) = policy.apply(group);
+        kept.extend(keep);
+        deleted.extend(delete);
+    }
+    let newest_first =
+        |a: &BackupListing, b: &BackupListing| b.time.cmp(&a.time).then_with(|| b.key.cmp(&a.key));
+    kept.sort_by(newest_first);
+    deleted.sort_by(newest_first);
     if !dry_run {
         for backup in &deleted {
-            let path = object_store::path::Path::from(backup.key.as_str());
+            let path = key_path(&backup.key);
             once_more(|| object_store::ObjectStoreExt::delete(connected.store.as_ref(), &path))
                 .await
                 .map_err(|e| {
@@ -137,11 +159,11 @@ pub(crate) async fn prune(
                         e,
                     )
                 })?;
-            tracing::info!(key = %backup.key, set = %set, "deleted an old backup");
+            tracing::info!(key = %backup.key, set = %name, "deleted an old backup");
         }
     }
     Ok(PruneReport {
-        set: set.to_string(),
+        set: name.to_string(),
         kept: kept.into_iter().map(|b| b.key).collect(),
         deleted: deleted.into_iter().map(|b| b.key).collect(),
     })
@@ -154,10 +176,11 @@ mod tests {
     use super::*;
 
     fn listing(time: time::OffsetDateTime) -> BackupListing {
-        let key = crate::archive::BackupKey::new(SetName::default(), time);
+        let key = crate::archive::BackupKey::new(SetName::default(), "0a1b2c", time);
         BackupListing {
             key: key.file_name(),
             set: key.set().to_string(),
+            selection: key.selection().map(str::to_owned),
             time,
             size: 1,
         }
