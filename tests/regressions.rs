@@ -46,7 +46,7 @@ fn s3_url_restore(server: &gludb_testkit::S3Server, url: &str) -> Restore {
 // Scheduling
 // ---------------------------------------------------------------------------
 
-/// FINDING: `run_if_due` looks the set up in the history by its *displayed*
+/// Found by a hostile review, fixed: `run_if_due` looks the set up in the history by its *displayed*
 /// destination (`s3://<bucket>`), which does not include the endpoint. Two
 /// S3-compatible servers that both have a bucket `gludb-backups` (a primary
 /// and an off-site copy, or a provider migration) share one schedule: once
@@ -101,7 +101,7 @@ async fn regression_run_if_due_one_directory_two_spellings_two_schedules() {
 // Sets
 // ---------------------------------------------------------------------------
 
-/// FINDING: `SetName::new` accepts `Backup_UTC` (and `Backup_UTC_<x>`), but
+/// Found by a hostile review, fixed: `SetName::new` accepts `Backup_UTC` (and `Backup_UTC_<x>`), but
 /// `BackupKey::parse` takes every key starting `Backup_UTC_` for an original
 /// GLUDB name and then fails to parse it: the set's backups exist but are
 /// never listed, so `list` shows nothing and `prune` never applies.
@@ -219,7 +219,7 @@ async fn holds_database_file_removed_right_after_start() {
 // Runs of one set
 // ---------------------------------------------------------------------------
 
-/// FINDING: `set::begin_run` checks "is a run in progress" and marks the run
+/// Found by a hostile review, fixed: `set::begin_run` checks "is a run in progress" and marks the run
 /// as started under two separate locks. Threads that `start` the same set
 /// at once can all pass the check: several runs of one set at the same time,
 /// which `AlreadyRunning` promises never happens.
@@ -401,7 +401,7 @@ async fn regression_a_repacked_archive_verifies_and_restores_nothing() {
     );
 }
 
-/// FINDING: verify does not notice a member that appears twice in an archive
+/// Found by a hostile review, fixed: verify does not notice a member that appears twice in an archive
 /// without a manifest (the original GLUDB's format), while the restore
 /// refuses it: verify says OK to an archive that will not restore.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
