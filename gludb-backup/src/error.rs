@@ -44,7 +44,7 @@ pub enum BackupError {
         context: String,
         /// The store's error.
         #[source]
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
 
     /// Any other object store error (after `object_store`'s own retries).
@@ -56,7 +56,7 @@ pub enum BackupError {
         context: String,
         /// The store's error.
         #[source]
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
 
     /// The data layer failed (database error, missing mapping, ...).
@@ -297,6 +297,7 @@ impl BackupError {
     pub(crate) fn store(destination: &str, context: &str, source: object_store::Error) -> Self {
         let destination = destination.to_owned();
         let context = context.to_owned();
+        let source = Box::new(source);
         if refused_credentials(&source) {
             BackupError::AccessDenied {
                 destination,

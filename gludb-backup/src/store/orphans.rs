@@ -325,7 +325,7 @@ async fn list_uploads(
                 401 | 403 => BackupError::AccessDenied {
                     destination: connected.description.clone(),
                     context: "listing unfinished multipart uploads".into(),
-                    source: error,
+                    source: Box::new(error),
                 },
                 _ => failed(error),
             });
