@@ -59,7 +59,7 @@ pub enum OrphanKind {
     },
 }
 
-/// What [`crate::Restore::clean_orphans`] did.
+/// What [`crate::BackupStore::clean_orphans`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct OrphanReport {
     /// Aborted uploads and deleted staging files.
