@@ -265,8 +265,10 @@ async fn verify(key: &str, json: bool) -> Result<(), Box<dyn Error>> {
 }
 
 async fn restore(key: &str, into: &PathBuf, mode: Mode, json: bool) -> Result<(), Box<dyn Error>> {
-    let dbs = Databases::new(Sqlite::open(into).await?);
     let restore = Restore::from_url(&backup_url()?)?.with_mode(mode.into());
+    // A wrong key must not leave an empty database file behind.
+    restore.store()?.stat(key).await?;
+    let dbs = Databases::new(Sqlite::open(into).await?);
     let report = restore.restore(key, &dbs).await?;
     if json {
         say!("{}", serde_json::to_string(&report)?);

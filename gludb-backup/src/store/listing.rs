@@ -81,6 +81,29 @@ pub(crate) async fn list_backups(
     Ok(backups)
 }
 
+/// See `BackupStore::stat`.
+pub(crate) async fn stat(connected: &Connected, key: &str) -> Result<BackupListing> {
+    let not_found = || BackupError::NotFound {
+        destination: connected.description.clone(),
+        key: key.to_owned(),
+    };
+    let parsed = BackupKey::parse(key).ok_or_else(not_found)?;
+    let path = key_path(key);
+    let meta = once_more(|| connected.store.head(&path))
+        .await
+        .map_err(|e| match e {
+            object_store::Error::NotFound { .. } => not_found(),
+            other => BackupError::store(&connected.description, &format!("reading {key}"), other),
+        })?;
+    Ok(BackupListing {
+        key: key.to_owned(),
+        set: parsed.set().to_string(),
+        selection: parsed.selection().map(str::to_owned),
+        time: parsed.time(),
+        size: meta.size,
+    })
+}
+
 /// The store path of a key as listed or reported: its text is the path's
 /// own, already escaped (`Path::from` would escape a `%` in it again).
 pub(crate) fn key_path(key: &str) -> object_store::path::Path {

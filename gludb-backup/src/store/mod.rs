@@ -115,6 +115,13 @@ impl BackupStore {
         list_backups(&self.connected, None).await
     }
 
+    /// One backup's listing (its set, time and size), or
+    /// [`BackupError::NotFound`](crate::BackupError::NotFound): a cheap check
+    /// that a key exists before anything is done with it.
+    pub async fn stat(&self, key: &str) -> Result<BackupListing> {
+        listing::stat(&self.connected, key).await
+    }
+
     /// The backups of the set `set`, newest first.
     pub async fn list_set(&self, set: &str) -> Result<Vec<BackupListing>> {
         let name = SetName::new(set)?;
