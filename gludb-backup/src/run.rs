@@ -293,7 +293,7 @@ impl Run {
                 if self.backup.require_tables {
                     return Err(BackupError::MissingTable {
                         class,
-                        table: source.spec.table.clone(),
+                        table: source.spec.table.to_string(),
                     });
                 }
                 warnings.push(format!(
@@ -389,7 +389,7 @@ impl Run {
             let written = archive
                 .write_member(
                     source.info,
-                    &source.spec.table,
+                    source.spec.table.as_str(),
                     *stats,
                     records,
                     check,

@@ -7,7 +7,7 @@ use futures_util::{StreamExt, stream::BoxStream};
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
-    Databases, Error, RecordKeys, Result, StoredRecord, TypeInfo,
+    Databases, Error, RecordKeys, Result, StoredRecord, TableName, TypeInfo,
     backend::Row,
     record::{self, new_id, now_timestamp},
 };
@@ -116,7 +116,11 @@ pub trait Storable: Serialize + DeserializeOwned + Send + Sync + 'static {
         }
     }
 
-    /// The objects whose index `index` has the value `value`.
+    /// The objects whose index `index` has the value `value` (the index's
+    /// value as stored: its `to_string()`), ordered by id.
+    ///
+    /// `#[derive(Storable)]` also generates a typed finder per index,
+    /// `find_by_<index>(dbs, value)`, which cannot name an undeclared index.
     fn find_by_index(
         dbs: &Databases,
         index: &str,
@@ -124,14 +128,14 @@ pub trait Storable: Serialize + DeserializeOwned + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<Self>>> + Send {
         async move {
             let info = Self::type_info();
-            if !info.indexes().contains(&index) {
+            let (db, spec) = dbs.resolve(info)?;
+            let Some(index) = spec.index(index) else {
                 return Err(Error::UnknownIndex {
                     type_name: info.type_name().to_owned(),
                     index: index.to_owned(),
                     declared: info.indexes(),
                 });
-            }
-            let (db, spec) = dbs.resolve(info)?;
+            };
             db.find_by_index(&spec.table, index, value)
                 .await?
                 .iter()
@@ -149,10 +153,10 @@ pub trait Storable: Serialize + DeserializeOwned + Send + Sync + 'static {
     }
 }
 
-fn decode<T: Storable>(table: &str, record: &StoredRecord) -> Result<T> {
+fn decode<T: Storable>(table: &TableName, record: &StoredRecord) -> Result<T> {
     serde_json::from_str(&record.value).map_err(|source| Error::Decode {
         type_name: T::type_info().type_name().to_owned(),
-        table: table.to_owned(),
+        table: table.to_string(),
         id: record.id.clone(),
         source,
     })
