@@ -24,6 +24,7 @@ pub use backend::{
 pub use databases::Databases;
 pub use error::{Error, Result};
 pub use names::{IndexName, TableName, TableSpec};
+pub use record::RecordMeta;
 pub use registry::STORABLES;
 pub use storable::Storable;
 pub use type_info::{DecodeFn, RecordKeys, TypeInfo};

@@ -759,6 +759,56 @@ pub async fn odd_but_valid_names_work_in_every_method(dbs: &Databases) {
     }
 }
 
+/// `find_one_with_meta` returns the object with when its record was
+/// created and last saved, as stored; `None` for a missing id; no times for
+/// a record without the keys.
+pub async fn find_one_with_meta_reads_the_automatic_keys(dbs: &Databases) {
+    use gludb_core::record::parse_timestamp;
+
+    SimpleData::ensure_table(dbs).await.unwrap();
+    let mut d = SimpleData::new("Meta", 1);
+    d.save(dbs).await.unwrap();
+    let (found, meta) = SimpleData::find_one_with_meta(dbs, &d.id)
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(found, d);
+    let json = stored_json(dbs, &d.id).await;
+    let stored = |key: &str| parse_timestamp(json[key].as_str().expect("a string"));
+    assert_eq!(meta.created, stored("_create_date"));
+    assert_eq!(meta.last_update, stored("_last_update"));
+    assert!(meta.created.is_some());
+    assert_eq!(meta.created, meta.last_update);
+
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    d.age = 2;
+    d.save(dbs).await.unwrap();
+    let (_, again) = SimpleData::find_one_with_meta(dbs, &d.id)
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(again.created, meta.created);
+    assert!(again.last_update > meta.last_update, "{again:?} {meta:?}");
+
+    assert!(
+        SimpleData::find_one_with_meta(dbs, "0123456789abcdef0123456789abcdef")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    insert_raw(
+        dbs,
+        "bare",
+        r#"{"id":"bare","name":"n","descrip":"d","age":1}"#,
+    )
+    .await;
+    let (_, bare) = SimpleData::find_one_with_meta(dbs, "bare")
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!((bare.created, bare.last_update), (None, None));
+}
+
 /// An index may be a field (indexed by its `to_string()`) or a method; each
 /// gets a typed finder `find_by_<index>`, which agrees with the string-keyed
 /// `find_by_index` and follows updates.

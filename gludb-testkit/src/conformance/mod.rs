@@ -126,6 +126,7 @@ macro_rules! __gludb_conformance_checks {
             snapshot_refuses_a_value_spanning_lines,
             hostile_names_cannot_reach_the_backend,
             odd_but_valid_names_work_in_every_method,
+            find_one_with_meta_reads_the_automatic_keys,
             indexes_on_fields_and_methods_have_typed_finders,
         }
     };
