@@ -53,7 +53,7 @@ pub fn parse_timestamp(text: &str) -> Option<time::OffsetDateTime> {
 
 /// GLUDB's automatic keys of one stored record: when it was first saved and
 /// when it was last saved (see
-/// [`Storable::find_one_with_meta`](crate::Storable::find_one_with_meta)).
+/// [`Storable::find_one_with_meta`]).
 ///
 /// A key is `None` when the record lacks it, or holds something other
 /// than a time in GLUDB's format (a record written by hand, or restored
