@@ -187,20 +187,12 @@ pub const fn index_name_problem(name: &str) -> Option<NameProblem> {
     None
 }
 
-/// `bytes` starts with `prefix`, ignoring ASCII case (a `const fn`, which
-/// `<[u8]>::eq_ignore_ascii_case` is not on every supported toolchain).
+/// `bytes` starts with `prefix`, ignoring ASCII case.
 const fn starts_with_ignore_ascii_case(bytes: &[u8], prefix: &[u8]) -> bool {
-    if bytes.len() < prefix.len() {
-        return false;
+    match bytes.split_at_checked(prefix.len()) {
+        Some((start, _)) => start.eq_ignore_ascii_case(prefix),
+        None => false,
     }
-    let mut i = 0;
-    while i < prefix.len() {
-        if bytes[i].to_ascii_lowercase() != prefix[i].to_ascii_lowercase() {
-            return false;
-        }
-        i += 1;
-    }
-    true
 }
 
 /// Checks that `name` is a plain identifier ([`identifier_problem`]);
