@@ -228,8 +228,10 @@ fn finders(input: &Input) -> TokenStream {
         }
     });
     quote! {
+        // `find_by_byName` for an index `byName` is as the user named it;
+        // a private type's finders may go unused.
         #[automatically_derived]
-        #[allow(dead_code)]
+        #[allow(dead_code, non_snake_case)]
         impl #impl_generics #ident #ty_generics #where_clause {
             #(#finders)*
         }

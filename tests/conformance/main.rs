@@ -50,3 +50,12 @@ mod sqlite_memory_backend {
 mod postgres_backend {
     gludb_testkit::conformance_tests!(super::postgres);
 }
+
+/// `run_all`, the suite's other entry point, runs every check (and would
+/// name the ones that fail).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_all_runs_every_check() {
+    let ran = gludb_testkit::conformance::run_all(sqlite_memory).await;
+    assert_eq!(ran, gludb_testkit::conformance::CHECKS.len());
+    assert_eq!(ran, 22);
+}

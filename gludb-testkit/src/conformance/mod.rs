@@ -38,11 +38,12 @@
 //! # #[tokio::main]
 //! # async fn main() {
 //! let dir = tempfile::tempdir().unwrap();
-//! run_all(async |check| {
+//! let ran = run_all(async |check| {
 //!     let path = dir.path().join(format!("{check}.sqlite"));
 //!     Some(Fixture::new(gludb_core::sqlite::Sqlite::open(path).await.ok()?))
 //! })
 //! .await;
+//! assert_eq!(ran, gludb_testkit::conformance::CHECKS.len());
 //! # }
 //! ```
 //!
@@ -201,19 +202,22 @@ pub fn __runtime() -> tokio::runtime::Runtime {
 
 /// Runs every check, in order, each on a fixture from `fresh` (`None`
 /// skips the check), and panics at the end naming every check that
-/// failed (each one's panic message was printed when it failed).
+/// failed (each one's panic message was printed when it failed). Returns
+/// how many checks ran (were not skipped).
 ///
 /// Needs a multi-threaded Tokio runtime if `fresh` blocks.
-pub async fn run_all<F, Fut>(mut fresh: F)
+pub async fn run_all<F, Fut>(mut fresh: F) -> usize
 where
     F: FnMut(&'static str) -> Fut,
     Fut: Future<Output = Option<Fixture>>,
 {
+    let mut ran = 0;
     let mut failed: Vec<&'static str> = Vec::new();
     macro_rules! run {
         ({} $($name:ident),* $(,)?) => {
             $(
                 if let Some(fixture) = fresh(stringify!($name)).await {
+                    ran += 1;
                     let check = checks::$name(fixture.databases());
                     if AssertUnwindSafe(check).catch_unwind().await.is_err() {
                         failed.push(stringify!($name));
@@ -230,4 +234,5 @@ where
         CHECKS.len(),
         failed.join(", ")
     );
+    ran
 }
