@@ -187,12 +187,21 @@ pub const fn index_name_problem(name: &str) -> Option<NameProblem> {
     None
 }
 
-/// `bytes` starts with `prefix`, ignoring ASCII case.
+/// `bytes` starts with `prefix`, ignoring ASCII case (byte by byte:
+/// `u8::eq_ignore_ascii_case` is `const` on every toolchain gludb supports,
+/// the slice method only on recent ones).
 const fn starts_with_ignore_ascii_case(bytes: &[u8], prefix: &[u8]) -> bool {
-    match bytes.split_at_checked(prefix.len()) {
-        Some((start, _)) => start.eq_ignore_ascii_case(prefix),
-        None => false,
+    if bytes.len() < prefix.len() {
+        return false;
     }
+    let mut i = 0;
+    while i < prefix.len() {
+        if !bytes[i].eq_ignore_ascii_case(&prefix[i]) {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// Checks that `name` is a plain identifier ([`identifier_problem`]);
