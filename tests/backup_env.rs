@@ -69,7 +69,8 @@ fn credentials_fall_back_to_the_aws_environment() {
         let db = dbs.default_database().unwrap();
         assert!(
             matches!(
-                db.find_one("BackupHistory", "x").await,
+                db.find_one(&gludb::TableName::new("BackupHistory").unwrap(), "x")
+                    .await,
                 Err(gludb::Error::UnknownTable { .. })
             ),
             "nothing was written, not even a history record"

@@ -197,7 +197,7 @@ async fn find_all_streams_5000_records_in_bounded_batches() {
 
     // A snapshot yields the same records in batches of at most FETCH.
     let mut snapshot = db.snapshot().await.unwrap();
-    let mut batches = snapshot.records("PgItem");
+    let mut batches = snapshot.records(&gludb::TableName::new("PgItem").unwrap());
     let (mut count, mut sizes) = (0, Vec::new());
     while let Some(batch) = batches.next().await {
         let batch = batch.unwrap();
@@ -237,7 +237,10 @@ async fn dropped_snapshots_and_restores_leave_clean_connections() {
             .unwrap();
         drop(tx);
         let mut snapshot = db.snapshot().await.unwrap();
-        snapshot.table_stats("PgItem").await.unwrap();
+        snapshot
+            .table_stats(&gludb::TableName::new("PgItem").unwrap())
+            .await
+            .unwrap();
         drop(snapshot);
     }
     let mut saved = Vec::new();
@@ -274,7 +277,7 @@ async fn concurrent_saves_of_one_record_keep_its_create_date() {
     let mut item = Item::unsaved(0, "first");
     item.save(&dbs).await.unwrap();
     let created = db
-        .find_one("PgItem", &item.id)
+        .find_one(&gludb::TableName::new("PgItem").unwrap(), &item.id)
         .await
         .unwrap()
         .unwrap()
@@ -302,7 +305,7 @@ async fn concurrent_saves_of_one_record_keep_its_create_date() {
         task.await.unwrap();
     }
     let stored = db
-        .find_one("PgItem", &item.id)
+        .find_one(&gludb::TableName::new("PgItem").unwrap(), &item.id)
         .await
         .unwrap()
         .unwrap()
@@ -330,9 +333,16 @@ async fn snapshot_is_taken_when_it_begins() {
     // Written after the snapshot began but before it read anything.
     let mut after = Item::unsaved(2, "after");
     after.save(&dbs).await.unwrap();
-    let stats = snapshot.table_stats("PgItem").await.unwrap();
+    let stats = snapshot
+        .table_stats(&gludb::TableName::new("PgItem").unwrap())
+        .await
+        .unwrap();
     assert_eq!(stats.records, 1);
-    let batches: Vec<_> = snapshot.records("PgItem").try_collect().await.unwrap();
+    let batches: Vec<_> = snapshot
+        .records(&gludb::TableName::new("PgItem").unwrap())
+        .try_collect()
+        .await
+        .unwrap();
     let lines: Vec<u8> = batches.iter().flat_map(|b| b.lines().to_vec()).collect();
     let text = String::from_utf8(lines).unwrap();
     let records: Vec<&str> = text.lines().collect();
@@ -417,7 +427,10 @@ async fn connection_loss_is_a_typed_error_and_the_next_operation_reconnects() {
         "the stream ends after its error"
     );
 
-    let err = snapshot.table_stats("PgItem").await.unwrap_err();
+    let err = snapshot
+        .table_stats(&gludb::TableName::new("PgItem").unwrap())
+        .await
+        .unwrap_err();
     assert_postgres_error(&err);
     drop(snapshot);
     let err = restore.commit().await.unwrap_err();
@@ -425,7 +438,12 @@ async fn connection_loss_is_a_typed_error_and_the_next_operation_reconnects() {
     assert_postgres_error(&err);
 
     // Everything works again, on new connections; the restore left nothing.
-    assert_eq!(db.find_one("PgItem", "during_restart").await.unwrap(), None);
+    assert_eq!(
+        db.find_one(&gludb::TableName::new("PgItem").unwrap(), "during_restart")
+            .await
+            .unwrap(),
+        None
+    );
     let mut item = Item::unsaved(3, "after restart");
     item.save(&dbs).await.unwrap();
     let by_group = Item::find_by_index(&dbs, "by_group", "3").await.unwrap();
@@ -433,7 +451,14 @@ async fn connection_loss_is_a_typed_error_and_the_next_operation_reconnects() {
     let all: Vec<Item> = Item::find_all(&dbs).try_collect().await.unwrap();
     assert_eq!(all.len(), 3001);
     let mut snapshot = db.snapshot().await.unwrap();
-    assert_eq!(snapshot.table_stats("PgItem").await.unwrap().records, 3001);
+    assert_eq!(
+        snapshot
+            .table_stats(&gludb::TableName::new("PgItem").unwrap())
+            .await
+            .unwrap()
+            .records,
+        3001
+    );
     snapshot.finish().await.unwrap();
     let mut restore = db.begin_restore().await.unwrap();
     restore
@@ -442,7 +467,7 @@ async fn connection_loss_is_a_typed_error_and_the_next_operation_reconnects() {
         .unwrap();
     restore.commit().await.unwrap();
     assert!(
-        db.find_one("PgItem", "during_restart")
+        db.find_one(&gludb::TableName::new("PgItem").unwrap(), "during_restart")
             .await
             .unwrap()
             .is_some()
@@ -471,10 +496,6 @@ impl Simple {
             name: name.into(),
             age,
         }
-    }
-
-    fn name(&self) -> String {
-        self.name.clone()
     }
 }
 
@@ -546,7 +567,8 @@ async fn indexes_of(raw: &tokio_postgres::Client, real: &str) -> Vec<String> {
 
 /// The JSON lines a snapshot yields for `table`.
 async fn snapshot_lines(snapshot: &mut Box<dyn gludb::Snapshot>, table: &str) -> Vec<String> {
-    let batches: Vec<_> = snapshot.records(table).try_collect().await.unwrap();
+    let table = gludb::TableName::new(table).unwrap();
+    let batches: Vec<_> = snapshot.records(&table).try_collect().await.unwrap();
     let bytes: Vec<u8> = batches.iter().flat_map(|b| b.lines().to_vec()).collect();
     String::from_utf8(bytes)
         .unwrap()
@@ -630,7 +652,10 @@ async fn tables_of_the_original_gludb_are_found_read_and_written() {
 
     // A snapshot (what a backup reads) counts and reads them.
     let mut snapshot = db.snapshot().await.unwrap();
-    let stats = snapshot.table_stats("SimpleTest").await.unwrap();
+    let stats = snapshot
+        .table_stats(&gludb::TableName::new("SimpleTest").unwrap())
+        .await
+        .unwrap();
     let lines = snapshot_lines(&mut snapshot, "SimpleTest").await;
     snapshot.finish().await.unwrap();
     assert!(stats.exists);
@@ -657,7 +682,12 @@ async fn tables_of_the_original_gludb_are_found_read_and_written() {
     let dave = hex_id(4);
     let mut tx = db.begin_restore().await.unwrap();
     tx.ensure_table(&spec).await.unwrap();
-    assert_eq!(tx.count("SimpleTest").await.unwrap(), 3);
+    assert_eq!(
+        tx.count(&gludb::TableName::new("SimpleTest").unwrap())
+            .await
+            .unwrap(),
+        3
+    );
     let row = Row {
         id: dave.clone(),
         value: format!(r#"{{"id":"{dave}","name":"Dave","age":60}}"#),
@@ -764,11 +794,16 @@ async fn tables_differing_only_in_case_are_refused_and_left_untouched() {
     assert_ambiguous("delete", existing.delete(&dbs).await);
 
     let mut snapshot = db.snapshot().await.unwrap();
-    assert_ambiguous("table_stats", snapshot.table_stats("SimpleTest").await);
+    assert_ambiguous(
+        "table_stats",
+        snapshot
+            .table_stats(&gludb::TableName::new("SimpleTest").unwrap())
+            .await,
+    );
     assert_ambiguous(
         "records",
         snapshot
-            .records("SimpleTest")
+            .records(&gludb::TableName::new("SimpleTest").unwrap())
             .next()
             .await
             .expect("one item"),
@@ -778,7 +813,11 @@ async fn tables_differing_only_in_case_are_refused_and_left_untouched() {
     let spec = dbs.table_spec(Simple::type_info()).unwrap();
     let mut tx = db.begin_restore().await.unwrap();
     assert_ambiguous("restore ensure_table", tx.ensure_table(&spec).await);
-    assert_ambiguous("restore count", tx.count("SimpleTest").await);
+    assert_ambiguous(
+        "restore count",
+        tx.count(&gludb::TableName::new("SimpleTest").unwrap())
+            .await,
+    );
     let row = Row {
         id: hex_id(9),
         value: "{}".into(),
@@ -920,7 +959,10 @@ async fn latin1_databases_are_measured_in_utf8_bytes() {
 
     // What a backup reads: the sizes announced match the bytes streamed.
     let mut snapshot = db.snapshot().await.unwrap();
-    let stats = snapshot.table_stats("PgItem").await.unwrap();
+    let stats = snapshot
+        .table_stats(&gludb::TableName::new("PgItem").unwrap())
+        .await
+        .unwrap();
     let lines = snapshot_lines(&mut snapshot, "PgItem").await;
     snapshot.finish().await.unwrap();
     assert_eq!(stats.records, 3);
@@ -975,7 +1017,12 @@ async fn a_restore_that_counted_a_table_keeps_other_writers_out_until_it_ends() 
     // What a RefuseNonEmpty restore does first: ensure_table, then count.
     let mut tx = db.begin_restore().await.unwrap();
     tx.ensure_table(&spec).await.unwrap();
-    assert_eq!(tx.count("PgItem").await.unwrap(), 0);
+    assert_eq!(
+        tx.count(&gludb::TableName::new("PgItem").unwrap())
+            .await
+            .unwrap(),
+        0
+    );
 
     // The application, meanwhile: its writes wait (here: time out), its
     // reads go on.

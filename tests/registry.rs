@@ -143,12 +143,17 @@ async fn database_mapping_follows_the_mro() {
     d.save(&dbs).await.unwrap();
     assert!(
         simple_db
-            .find_one("InheritedTest", &d.id)
+            .find_one(&gludb::TableName::new("InheritedTest").unwrap(), &d.id)
             .await
             .unwrap()
             .is_some()
     );
-    assert!(default.find_one("InheritedTest", &d.id).await.is_err());
+    assert!(
+        default
+            .find_one(&gludb::TableName::new("InheritedTest").unwrap(), &d.id)
+            .await
+            .is_err()
+    );
 
     // An inconsistent hierarchy surfaces when a mapping needs the MRO.
     let err = dbs.database_for(Conflicted::type_info()).unwrap_err();

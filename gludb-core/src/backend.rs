@@ -7,7 +7,10 @@ use std::fmt::Debug;
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 
-use crate::{Error, Result, names::TableSpec};
+use crate::{
+    Error, Result,
+    names::{IndexName, TableName, TableSpec},
+};
 
 /// One stored record: its id and the JSON text exactly as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +128,12 @@ pub enum RestoreMode {
 /// A storage backend. Implemented by [`crate::sqlite::Sqlite`] and
 /// [`crate::postgres::Postgres`]; application
 /// code talks to it through [`crate::Storable`] and [`crate::Databases`].
+///
+/// Table and index names reach it only as [`TableName`] and [`IndexName`]
+/// (also inside [`TableSpec`]), which can only hold plain identifiers (see
+/// [`crate::names`]): an implementation may quote them into SQL as they
+/// are. `gludb-testkit`'s `conformance` feature exports the suite every
+/// backend passes.
 #[async_trait]
 pub trait Backend: Debug + Send + Sync + 'static {
     /// A short description for logs and errors, never containing secrets
@@ -143,22 +152,22 @@ pub trait Backend: Debug + Send + Sync + 'static {
     async fn upsert(&self, spec: &TableSpec, row: Row) -> Result<()>;
 
     /// The record with this id, if any.
-    async fn find_one(&self, table: &str, id: &str) -> Result<Option<StoredRecord>>;
+    async fn find_one(&self, table: &TableName, id: &str) -> Result<Option<StoredRecord>>;
 
     /// The records whose index column `index` equals `value`, ordered by id.
     async fn find_by_index(
         &self,
-        table: &str,
-        index: &str,
+        table: &TableName,
+        index: &IndexName,
         value: &str,
     ) -> Result<Vec<StoredRecord>>;
 
     /// Every record of the table, ordered by id, read in pages so memory
     /// stays bounded however large the table is.
-    fn find_all(&self, table: &str) -> BoxStream<'static, Result<StoredRecord>>;
+    fn find_all(&self, table: &TableName) -> BoxStream<'static, Result<StoredRecord>>;
 
     /// Deletes the record; `true` if it existed.
-    async fn delete(&self, table: &str, id: &str) -> Result<bool>;
+    async fn delete(&self, table: &TableName, id: &str) -> Result<bool>;
 
     /// Closes the database: later operations fail with [`crate::Error::Closed`].
     async fn close(&self) -> Result<()>;
@@ -177,11 +186,11 @@ pub trait Backend: Debug + Send + Sync + 'static {
 pub trait Snapshot: Send {
     /// Record count and value bytes of a table; a missing table reports
     /// `exists: false` and zeros.
-    async fn table_stats(&mut self, table: &str) -> Result<TableStats>;
+    async fn table_stats(&mut self, table: &TableName) -> Result<TableStats>;
 
     /// The table's records in storage order (the fastest read), as batches
     /// of JSON lines; empty for a missing table.
-    fn records(&mut self, table: &str) -> BoxStream<'static, Result<LineBatch>>;
+    fn records(&mut self, table: &TableName) -> BoxStream<'static, Result<LineBatch>>;
 
     /// Ends the snapshot.
     async fn finish(self: Box<Self>) -> Result<()>;
@@ -203,7 +212,7 @@ pub trait RestoreTransaction: Send {
     /// own lock timeout). PostgreSQL takes `LOCK TABLE ... IN EXCLUSIVE
     /// MODE`; SQLite's restore transaction already holds the database's
     /// write lock (`BEGIN IMMEDIATE`) from its start.
-    async fn count(&mut self, table: &str) -> Result<u64>;
+    async fn count(&mut self, table: &TableName) -> Result<u64>;
 
     /// Writes records verbatim; returns how many were written (skipped ones
     /// in [`RestoreMode::SkipExisting`] are not counted).

@@ -4,8 +4,9 @@
 use std::{collections::HashMap, fmt, sync::Arc};
 
 use crate::{
-    Backend, Error, Result, Storable, TypeInfo, mro::mro, names::TableSpec,
-    names::validate_identifier,
+    Backend, Error, Result, Storable, TypeInfo,
+    mro::mro,
+    names::{IndexName, TableName, TableSpec, identifier_problem, table_name_problem},
 };
 
 /// The database configuration of an application: a value you pass around, so
@@ -67,9 +68,24 @@ impl Databases {
     }
 
     /// Prefixes every table name: `<prefix>_<table>`.
+    ///
+    /// The prefix must be a plain identifier (see [`crate::names`]) that
+    /// does not make table names start with `sqlite_`; otherwise
+    /// [`Error::InvalidName`]. A prefixed name longer than 63 bytes is
+    /// refused when the type's table is resolved.
     pub fn with_table_prefix(mut self, prefix: impl Into<String>) -> Result<Self> {
         let prefix = prefix.into();
-        validate_identifier("table prefix", &prefix)?;
+        // A valid `<prefix>_` makes every `<prefix>_<table>` valid but for
+        // its length (a valid table name starts with no digit).
+        let problem =
+            identifier_problem(&prefix).or_else(|| table_name_problem(&format!("{prefix}_")));
+        if let Some(problem) = problem {
+            return Err(Error::InvalidName {
+                kind: "table prefix",
+                name: prefix,
+                reason: problem.reason(),
+            });
+        }
         self.prefix = Some(prefix);
         Ok(self)
     }
@@ -94,17 +110,23 @@ impl Databases {
         })
     }
 
-    /// The table name `info`'s records live in, prefix included.
-    pub fn table_name(&self, info: &TypeInfo) -> String {
+    /// The table `info`'s records live in, prefix included;
+    /// [`Error::InvalidName`] if the prefixed name is too long.
+    pub fn table_name(&self, info: &TypeInfo) -> Result<TableName> {
         match &self.prefix {
-            Some(prefix) => format!("{prefix}_{}", info.table()),
-            None => info.table().to_owned(),
+            Some(prefix) => TableName::new(format!("{prefix}_{}", info.table())),
+            None => TableName::new(info.table()),
         }
     }
 
-    /// The validated table and index names of `info`'s type.
+    /// The table and index names of `info`'s type.
     pub fn table_spec(&self, info: &TypeInfo) -> Result<TableSpec> {
-        TableSpec::new(self.table_name(info), info.indexes())
+        let indexes = info
+            .indexes()
+            .iter()
+            .map(IndexName::new)
+            .collect::<Result<_>>()?;
+        Ok(TableSpec::new(self.table_name(info)?, indexes))
     }
 
     /// Database and validated table of `info`'s type in one call.

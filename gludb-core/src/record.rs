@@ -51,6 +51,61 @@ pub fn parse_timestamp(text: &str) -> Option<time::OffsetDateTime> {
         .map(time::PrimitiveDateTime::assume_utc)
 }
 
+/// GLUDB's automatic keys of one stored record: when it was first saved and
+/// when it was last saved (see
+/// [`Storable::find_one_with_meta`]).
+///
+/// A key is `None` when the record lacks it, or holds something other
+/// than a time in GLUDB's format (a record written by hand, or restored
+/// from elsewhere).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct RecordMeta {
+    /// `_create_date`: set by the first save, kept by later ones.
+    pub created: Option<time::OffsetDateTime>,
+    /// `_last_update`: set by every save.
+    pub last_update: Option<time::OffsetDateTime>,
+}
+
+impl RecordMeta {
+    /// The automatic keys of a stored record, read from its JSON text.
+    ///
+    /// ```
+    /// use gludb_core::record::{RecordMeta, parse_timestamp};
+    /// let meta = RecordMeta::of_json(
+    ///     r#"{"id":"a","_create_date":"UTC:2026-11-27T02:00:00.000001","_last_update":7}"#,
+    /// );
+    /// assert_eq!(meta.created, parse_timestamp("UTC:2026-11-27T02:00:00.000001"));
+    /// assert_eq!(meta.last_update, None);
+    /// ```
+    pub fn of_json(json: &str) -> RecordMeta {
+        #[derive(serde::Deserialize)]
+        struct Keys {
+            #[serde(rename = "_create_date")]
+            created: Option<Value>,
+            #[serde(rename = "_last_update")]
+            last_update: Option<Value>,
+        }
+        let time = |value: Option<Value>| value.as_ref()?.as_str().and_then(parse_timestamp);
+        // Only an object (serde would also read a struct from an array).
+        if !json.trim_start().starts_with('{') {
+            return RecordMeta::default();
+        }
+        match serde_json::from_str::<Keys>(json) {
+            Ok(keys) => RecordMeta {
+                created: time(keys.created),
+                last_update: time(keys.last_update),
+            },
+            Err(_) => RecordMeta::default(),
+        }
+    }
+
+    /// The automatic keys of a stored record.
+    pub fn of_record(record: &crate::StoredRecord) -> RecordMeta {
+        RecordMeta::of_json(&record.value)
+    }
+}
+
 /// The JSON text stored for `object`: its fields, `id`, and both timestamps
 /// set to `now` (the backend keeps an existing record's `_create_date`).
 ///

@@ -7,9 +7,9 @@ use futures_util::{StreamExt, stream::BoxStream};
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
-    Databases, Error, RecordKeys, Result, StoredRecord, TypeInfo,
+    Databases, Error, RecordKeys, Result, StoredRecord, TableName, TypeInfo,
     backend::Row,
-    record::{self, new_id, now_timestamp},
+    record::{self, RecordMeta, new_id, now_timestamp},
 };
 
 /// A type stored by gludb: one JSON record per object, in the table named by
@@ -33,6 +33,44 @@ use crate::{
 /// assert_eq!(found.text, "hello");
 /// # Ok(()) }
 /// ```
+///
+/// # When a record was created and last saved
+///
+/// Every stored record carries GLUDB's automatic keys `_create_date` (set
+/// by the first save, kept by later ones) and `_last_update` (set by every
+/// save), written by gludb next to the type's own fields. Read them with
+/// [`find_one_with_meta`](Storable::find_one_with_meta), which returns the
+/// object with its [`RecordMeta`]:
+///
+/// ```
+/// use gludb_core::{Databases, Storable, sqlite::Sqlite};
+///
+/// #[derive(gludb_derive::Storable, serde::Serialize, serde::Deserialize)]
+/// #[gludb(table = "Note", crate = "gludb_core")]
+/// struct Note { id: String, text: String }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> gludb_core::Result<()> {
+/// let dbs = Databases::new(Sqlite::open_in_memory().await?);
+/// Note::ensure_table(&dbs).await?;
+/// let mut note = Note { id: String::new(), text: "first".into() };
+/// note.save(&dbs).await?;
+/// note.text = "second".into();
+/// note.save(&dbs).await?;
+///
+/// let (found, meta) = Note::find_one_with_meta(&dbs, &note.id).await?.expect("saved");
+/// assert_eq!(found.text, "second");
+/// let created = meta.created.expect("set by the first save");
+/// let updated = meta.last_update.expect("set by every save");
+/// assert!(created <= updated);
+/// # Ok(()) }
+/// ```
+///
+/// A type may also read them into fields of its own, as long as it never
+/// writes them (gludb would overwrite them): `#[serde(skip_serializing,
+/// default)] _last_update: String`. Such a field holds the stored text
+/// (`UTC:2026-11-27T02:00:00.123456`, see [`crate::record::parse_timestamp`])
+/// when the object is read; `save` does not update it in the object.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not Storable",
     label = "not a `#[derive(Storable)]` type",
@@ -104,6 +142,23 @@ pub trait Storable: Serialize + DeserializeOwned + Send + Sync + 'static {
         }
     }
 
+    /// The object with this id, if stored, with gludb's automatic keys of
+    /// its record: when it was created and last saved (see [`RecordMeta`]
+    /// and the [trait documentation](Storable#when-a-record-was-created-and-last-saved)).
+    fn find_one_with_meta(
+        dbs: &Databases,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<(Self, RecordMeta)>>> + Send {
+        async move {
+            let (db, spec) = dbs.resolve(Self::type_info())?;
+            let Some(record) = db.find_one(&spec.table, id).await? else {
+                return Ok(None);
+            };
+            let object = decode::<Self>(&spec.table, &record)?;
+            Ok(Some((object, RecordMeta::of_record(&record))))
+        }
+    }
+
     /// Every stored object, as a stream read page by page (memory stays
     /// bounded however many there are).
     fn find_all(dbs: &Databases) -> BoxStream<'static, Result<Self>> {
@@ -116,7 +171,11 @@ pub trait Storable: Serialize + DeserializeOwned + Send + Sync + 'static {
         }
     }
 
-    /// The objects whose index `index` has the value `value`.
+    /// The objects whose index `index` has the value `value` (the index's
+    /// value as stored: its `to_string()`), ordered by id.
+    ///
+    /// `#[derive(Storable)]` also generates a typed finder per index,
+    /// `find_by_<index>(dbs, value)`, which cannot name an undeclared index.
     fn find_by_index(
         dbs: &Databases,
         index: &str,
@@ -124,14 +183,14 @@ pub trait Storable: Serialize + DeserializeOwned + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<Self>>> + Send {
         async move {
             let info = Self::type_info();
-            if !info.indexes().contains(&index) {
+            let (db, spec) = dbs.resolve(info)?;
+            let Some(index) = spec.index(index) else {
                 return Err(Error::UnknownIndex {
                     type_name: info.type_name().to_owned(),
                     index: index.to_owned(),
                     declared: info.indexes(),
                 });
-            }
-            let (db, spec) = dbs.resolve(info)?;
+            };
             db.find_by_index(&spec.table, index, value)
                 .await?
                 .iter()
@@ -149,10 +208,10 @@ pub trait Storable: Serialize + DeserializeOwned + Send + Sync + 'static {
     }
 }
 
-fn decode<T: Storable>(table: &str, record: &StoredRecord) -> Result<T> {
+fn decode<T: Storable>(table: &TableName, record: &StoredRecord) -> Result<T> {
     serde_json::from_str(&record.value).map_err(|source| Error::Decode {
         type_name: T::type_info().type_name().to_owned(),
-        table: table.to_owned(),
+        table: table.to_string(),
         id: record.id.clone(),
         source,
     })

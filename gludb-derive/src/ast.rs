@@ -5,12 +5,15 @@
 use crate::attr::{self, Attrs, SerdeField};
 use crate::valid::Errors;
 use quote::quote;
-use syn::{Data, DeriveInput, Error, Fields, Generics, Ident, Type};
+use syn::ext::IdentExt;
+use syn::{Data, DeriveInput, Error, Fields, Generics, Ident, Type, Visibility};
 
 /// A `#[derive(Storable)]` input.
 pub struct Input<'a> {
     /// The type's name; the default span for errors about the whole type.
     pub ident: &'a Ident,
+    /// The type's visibility, which its generated finders get.
+    pub vis: &'a Visibility,
     /// Kept so the checks can reject generic parameters at their span.
     pub generics: &'a Generics,
     /// The parsed `#[gludb(...)]` keys.
@@ -39,10 +42,22 @@ impl<'a> Input<'a> {
         let fields = named_fields(node, errors);
         Input {
             ident: &node.ident,
+            vis: &node.vis,
             generics: &node.generics,
             attrs,
             fields,
         }
+    }
+}
+
+impl Input<'_> {
+    /// The named field `name` (compared without `r#`), if the struct has one.
+    pub fn field(&self, name: &Ident) -> Option<&Field<'_>> {
+        let name = name.unraw();
+        self.fields
+            .as_deref()?
+            .iter()
+            .find(|field| field.ident.unraw() == name)
     }
 }
 

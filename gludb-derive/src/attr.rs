@@ -26,14 +26,31 @@ pub struct Attrs {
 }
 
 impl Attrs {
-    /// The path of the runtime module the generated code names (`RT`):
-    /// `<crate>::__private`, by default `::gludb::__private`.
+    /// The path of the runtime module the generated code names:
+    /// `<crate>::__private_v<version>`, by default `::gludb::__private_v0_1`.
+    /// Its name carries this macro's version (see [`runtime_module`]), so a
+    /// runtime of another release is one "unresolved import" error.
     pub fn runtime(&self) -> TokenStream {
-        if let Some(path) = &self.krate {
-            quote!(#path::__private)
-        } else {
-            quote!(::gludb::__private)
+        // At the derive: an unresolved import is reported there, saying
+        // which module is missing from which crate.
+        let module = Ident::new(&runtime_module(), proc_macro2::Span::call_site());
+        match &self.krate {
+            Some(path) => quote!(#path::#module),
+            None => quote!(::gludb::#module),
         }
+    }
+}
+
+/// `__private_v<major>_<minor>` before 1.0 (every 0.x release may break),
+/// `__private_v<major>` after: the module of the runtime released with
+/// this macro (gludb-core's lib.rs defines it under the same name).
+pub fn runtime_module() -> String {
+    let major = env!("CARGO_PKG_VERSION_MAJOR");
+    let minor = env!("CARGO_PKG_VERSION_MINOR");
+    if major == "0" {
+        format!("__private_v0_{minor}")
+    } else {
+        format!("__private_v{major}")
     }
 }
 
@@ -121,7 +138,7 @@ fn parse_key(
             }
         }
         Key::Indexes => {
-            let indexes = list_value::<Ident>(meta, "indexes(method_name, ...)")?;
+            let indexes = list_value::<Ident>(meta, "indexes(field_or_method, ...)")?;
             if !seen.contains(&key) {
                 out.indexes = indexes;
             }

@@ -1,20 +1,18 @@
 //! Checks of the parsed input that the compiler would not make, or would make
 //! with an error far from the user's mistake.
 //!
-//! Two checks are left to the compiler on purpose, with the generated code
+//! Three checks are left to the compiler on purpose, with the generated code
 //! spanned so its errors land on the user's tokens: that each base is
-//! `Storable`, and that each index names a method.
+//! `Storable`, that each index names a field or a method, and that the table
+//! and index names are valid SQL names. The last one is gludb-core's own
+//! rule (`gludb_core::names`), a `const fn` the generated code evaluates at
+//! compile time (see `expand.rs`), so the derive and the runtime cannot
+//! disagree on what a valid name is.
 
 use crate::ast::{Field, Input};
 use quote::quote;
 use syn::ext::IdentExt;
 use syn::{Error, Ident, Type};
-
-/// The longest SQL name accepted: `PostgreSQL` truncates identifiers past 63 bytes.
-const MAX_SQL_NAME_LEN: usize = 63;
-
-/// Index names that clash with the columns every table has.
-const RESERVED_INDEX_NAMES: [&str; 2] = ["id", "value"];
 
 /// The keys besides `id` that gludb writes into every record itself (see
 /// `encode` in gludb-core's `record.rs`), overwriting a field's value.
@@ -156,29 +154,16 @@ fn is_string(ty: &Type) -> bool {
     }
 }
 
-/// `table` is required and becomes an SQL table name.
+/// `table` is required; whether it is a valid SQL name is checked by the
+/// generated code (see the module documentation).
 fn check_table(input: &Input, errors: &mut Errors) {
-    match &input.attrs.table {
-        Some(lit) => {
-            let name = lit.value();
-            if let Some(problem) = sql_name_problem(&name) {
-                errors.push(Error::new(
-                    lit.span(),
-                    format!(
-                        "invalid table name \"{name}\": {problem}; the table name is used in SQL, \
-                         so it must match [A-Za-z_][A-Za-z0-9_]* and be at most \
-                         {MAX_SQL_NAME_LEN} bytes"
-                    ),
-                ));
-            }
-        }
-        // After a syntax error the `table` key may simply not have been read.
-        None if input.attrs.complete => errors.push(Error::new(
+    // After a syntax error the `table` key may simply not have been read.
+    if input.attrs.table.is_none() && input.attrs.complete {
+        errors.push(Error::new(
             input.ident.span(),
             "#[derive(Storable)] needs #[gludb(table = \"...\")] naming the table that stores \
              this type",
-        )),
-        None => {}
+        ));
     }
 }
 
@@ -204,33 +189,23 @@ fn check_bases(input: &Input, errors: &mut Errors) {
     }
 }
 
-/// Index names become SQL names and must not clash with each other or with
-/// the `id` and `value` columns.
+/// Each index becomes a column, so it is listed once; column names ignore
+/// ASCII case in SQLite (and in the PostgreSQL backend's new columns), so
+/// `by_name` and `BY_NAME` are the same index. Whether a name is a valid SQL
+/// name is checked by the generated code (see the module documentation).
 fn check_indexes(input: &Input, errors: &mut Errors) {
-    let mut seen = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
     for index in &input.attrs.indexes {
         let name = index.unraw().to_string();
-        if let Some(problem) = sql_name_problem(&name) {
+        if let Some(first) = seen.iter().find(|s| s.eq_ignore_ascii_case(&name)) {
+            let same = if *first == name {
+                String::new()
+            } else {
+                format!(" (as `{first}`: column names ignore case)")
+            };
             errors.push(Error::new(
                 index.span(),
-                format!(
-                    "invalid index name `{name}`: {problem}; index names are used in SQL, so \
-                     they must match [A-Za-z_][A-Za-z0-9_]* and be at most {MAX_SQL_NAME_LEN} \
-                     bytes"
-                ),
-            ));
-        } else if RESERVED_INDEX_NAMES.contains(&name.as_str()) {
-            errors.push(Error::new(
-                index.span(),
-                format!(
-                    "`{name}` cannot be an index name: `id` and `value` are reserved for the \
-                     columns holding the record id and its JSON"
-                ),
-            ));
-        } else if seen.contains(&name) {
-            errors.push(Error::new(
-                index.span(),
-                format!("duplicate index `{name}`; each index is listed once"),
+                format!("duplicate index `{name}`{same}; each index is listed once"),
             ));
         } else {
             seen.push(name);
@@ -238,32 +213,9 @@ fn check_indexes(input: &Input, errors: &mut Errors) {
     }
 }
 
-/// Why `name` is not a valid SQL name under `^[A-Za-z_][A-Za-z0-9_]*$` and
-/// the 63-byte limit, or `None` if it is valid.
-pub fn sql_name_problem(name: &str) -> Option<String> {
-    let mut chars = name.chars();
-    let Some(first) = chars.next() else {
-        return Some("it is empty".to_owned());
-    };
-    if !(first.is_ascii_alphabetic() || first == '_') {
-        return Some(format!(
-            "it starts with `{first}` but must start with an ASCII letter or `_`"
-        ));
-    }
-    if let Some(bad) = chars.find(|c| !(c.is_ascii_alphanumeric() || *c == '_')) {
-        return Some(format!(
-            "`{bad}` is not allowed, only ASCII letters, digits and `_` are"
-        ));
-    }
-    if name.len() > MAX_SQL_NAME_LEN {
-        return Some(format!("it is {} bytes long", name.len()));
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{Errors, check, sql_name_problem};
+    use super::{Errors, check};
     use crate::ast::Input;
     use proc_macro2::TokenStream;
     use quote::quote;
@@ -363,26 +315,24 @@ mod tests {
     }
 
     #[test]
-    fn accepts_sql_identifiers() {
-        for name in ["a", "_", "SimpleTest", "inherited_test_2", &"x".repeat(63)] {
-            assert_eq!(sql_name_problem(name), None, "{name}");
-        }
-    }
-
-    #[test]
-    fn rejects_everything_else() {
-        for name in [
-            "",
-            "1abc",
-            "has space",
-            "dash-ed",
-            "quo\"te",
-            "semi;colon",
-            "naïve",
-            "é",
-            &"x".repeat(64),
-        ] {
-            assert!(sql_name_problem(name).is_some(), "{name:?}");
-        }
+    fn duplicate_indexes_are_found_ignoring_case() {
+        let node: DeriveInput = parse_quote! {
+            #[gludb(table = "T", indexes(by_name, r#by_age, BY_NAME, by_age))]
+            struct T { id: String }
+        };
+        let mut errors = Errors::default();
+        check(&Input::from_syn(&node, &mut errors), &mut errors);
+        let messages: Vec<String> = match errors.finish() {
+            Ok(()) => Vec::new(),
+            Err(err) => err.into_iter().map(|e| e.to_string()).collect(),
+        };
+        assert_eq!(
+            messages,
+            [
+                "duplicate index `BY_NAME` (as `by_name`: column names ignore case); each index \
+                 is listed once",
+                "duplicate index `by_age`; each index is listed once",
+            ]
+        );
     }
 }

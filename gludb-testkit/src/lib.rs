@@ -9,12 +9,16 @@
 //!   fill up (`ENOSPC`) or remount read-only (`EROFS`) under `file://` stores.
 //! * [`PgCluster`]: a throwaway PostgreSQL cluster (`initdb` + `pg_ctl`), or
 //!   the server named by `GLUDB_TEST_POSTGRES_URL`.
+//! * `conformance` (feature `conformance`): the conformance suite of
+//!   `gludb_core::Backend`, for any backend to run on itself.
 //!
 //! Servers listen on `127.0.0.1` on free ports and are stopped (and their
 //! data deleted) when the value that started them is dropped; the cluster
 //! of [`PgCluster::shared`], one per test binary, when the process exits.
 
 mod accept;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod fault;
 pub mod postgres;
 pub mod s3;

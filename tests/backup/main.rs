@@ -122,7 +122,7 @@ async fn save_samples(dbs: &gludb::Databases) -> Vec<String> {
 /// Every stored (id, value) of `T`'s table, straight from the database.
 async fn stored_rows<T: Storable>(dbs: &gludb::Databases) -> BTreeMap<String, String> {
     let db = dbs.database_for(T::type_info()).unwrap();
-    let table = dbs.table_name(T::type_info());
+    let table = dbs.table_name(T::type_info()).unwrap().to_string();
     rows_of(db.as_ref(), &table)
         .await
         .expect("the table exists")

@@ -129,8 +129,9 @@ pub fn file_url(dir: &Path) -> String {
 /// if the table does not exist there. The one row dump every comparison of
 /// a source and a restored database is built on.
 pub async fn rows_of(db: &dyn Backend, table: &str) -> Option<BTreeMap<String, String>> {
+    let name = gludb::TableName::new(table).expect("a valid table name");
     match db
-        .find_all(table)
+        .find_all(&name)
         .map_ok(|r| (r.id, r.value))
         .try_collect()
         .await

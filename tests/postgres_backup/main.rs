@@ -415,7 +415,7 @@ async fn mixed_sqlite_and_postgres_back_up_together_and_restore_to_their_databas
     assert_eq!(found[0].age, 7);
     let some_complex = source_rows["ComplexTest"].keys().next().unwrap();
     let complex = target_pg
-        .find_one("ComplexTest", some_complex)
+        .find_one(&gludb::TableName::new("ComplexTest").unwrap(), some_complex)
         .await
         .unwrap()
         .unwrap();

@@ -56,7 +56,7 @@ async fn snapshot_of(dbs: &Databases) -> BTreeMap<String, BTreeMap<String, Strin
         InheritedData::type_info(),
     ] {
         let db = dbs.database_for(info).unwrap();
-        let table = dbs.table_name(info);
+        let table = dbs.table_name(info).unwrap().to_string();
         let rows = rows_of(db.as_ref(), &table).await.unwrap_or_default();
         tables.insert(table, rows);
     }
@@ -252,7 +252,10 @@ async fn archives_of_the_original_python_gludb_verify_and_restore() {
     assert_eq!(report.classes[0].written, 3);
     let db = target.default_database().unwrap();
     let stored = db
-        .find_one("SimpleTest", &format!("{:032x}", 2))
+        .find_one(
+            &gludb::TableName::new("SimpleTest").unwrap(),
+            &format!("{:032x}", 2),
+        )
         .await
         .unwrap()
         .unwrap();

@@ -400,7 +400,7 @@ impl Run {
             let written = archive
                 .write_member(
                     source.info,
-                    &source.spec.table,
+                    source.spec.table.as_str(),
                     source.stats,
                     records,
                     check,

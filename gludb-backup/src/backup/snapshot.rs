@@ -75,14 +75,14 @@ impl Snapshots {
                 if let Some(records) = had_records(&class) {
                     return Err(BackupError::TableGone {
                         class,
-                        table: spec.table.clone(),
+                        table: spec.table.to_string(),
                         records,
                     });
                 }
                 if require_tables {
                     return Err(BackupError::MissingTable {
                         class,
-                        table: spec.table.clone(),
+                        table: spec.table.to_string(),
                     });
                 }
                 measured.warnings.push(format!(

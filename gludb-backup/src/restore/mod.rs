@@ -512,7 +512,7 @@ impl RestoreRun<'_> {
         }
         Ok(ClassRestore {
             name: info.backup_name(),
-            table: spec.table,
+            table: spec.table.to_string(),
             records,
             // Filled in from the writer's counts once it has finished.
             written: 0,
@@ -566,7 +566,7 @@ impl RestoreRun<'_> {
     /// [`RestoreMode::RefuseNonEmpty`], checks it is empty (and keeps other
     /// writers out of it until the restore ends).
     async fn prepare_table(&mut self, db: &Arc<dyn Backend>, spec: &TableSpec) -> Result<()> {
-        let table = (db.instance_id(), spec.table.clone());
+        let table = (db.instance_id(), spec.table.to_string());
         if self.prepared.contains(&table) {
             return Ok(());
         }

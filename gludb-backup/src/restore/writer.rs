@@ -115,7 +115,7 @@ async fn prepare(
     transaction.ensure_table(spec).await?;
     if refuse_non_empty && transaction.count(&spec.table).await? > 0 {
         return Err(gludb_core::Error::TableNotEmpty {
-            table: spec.table.clone(),
+            table: spec.table.to_string(),
         });
     }
     Ok(())

@@ -9,7 +9,7 @@ use std::{error::Error as StdError, fmt};
 use deadpool_postgres::{PoolError, TimeoutType};
 use tokio_postgres::error::SqlState;
 
-use crate::Error;
+use crate::{Error, TableName};
 
 /// The backend name in [`Error::Backend`].
 pub(crate) const BACKEND: &str = "PostgreSQL";
@@ -71,10 +71,14 @@ pub(crate) fn backend(
 
 /// Maps a driver error: SQLSTATE 42P01 (undefined_table) becomes
 /// [`Error::UnknownTable`] for `table`, the rest [`Error::Backend`].
-pub(crate) fn query(context: impl Into<String>, table: &str, e: tokio_postgres::Error) -> Error {
+pub(crate) fn query(
+    context: impl Into<String>,
+    table: &TableName,
+    e: tokio_postgres::Error,
+) -> Error {
     if e.code() == Some(&SqlState::UNDEFINED_TABLE) {
         Error::UnknownTable {
-            table: table.to_owned(),
+            table: table.to_string(),
         }
     } else {
         plain(context, e)

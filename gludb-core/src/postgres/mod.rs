@@ -154,7 +154,10 @@ use futures_util::{
     stream::{self, BoxStream, StreamExt},
 };
 
-use crate::{Backend, Error, RestoreTransaction, Result, Row, Snapshot, StoredRecord, TableSpec};
+use crate::{
+    Backend, Error, IndexName, RestoreTransaction, Result, Row, Snapshot, StoredRecord, TableName,
+    TableSpec,
+};
 use sql::Measure;
 use tables::{PgTable, TableCache};
 
@@ -388,8 +391,8 @@ impl Postgres {
     async fn on_table<'a, T>(
         &self,
         client: &Object,
-        table: &str,
-        indexes: &[String],
+        table: &TableName,
+        indexes: &[IndexName],
         op: impl Fn(Arc<PgTable>) -> BoxFuture<'a, Result<T>>,
     ) -> Result<T> {
         let cache = &self.inner.tables;
@@ -397,7 +400,7 @@ impl Postgres {
         loop {
             let Some((resolved, cached)) = cache.lookup(client, table, indexes).await? else {
                 return Err(Error::UnknownTable {
-                    table: table.to_owned(),
+                    table: table.to_string(),
                 });
             };
             match op(resolved).await {
@@ -491,13 +494,13 @@ pub(crate) fn spawn(task: impl Future<Output = ()> + Send + 'static) -> Result<(
 /// The table's real name comes from the cache; if the read finds it
 /// missing, the entry is forgotten (the stream ends with the error, and
 /// the next call looks the name up again).
-async fn read_all(db: Postgres, table: String, out: cursor::BatchSender) {
+async fn read_all(db: Postgres, table: TableName, out: cursor::BatchSender) {
     let result = async {
         let context = || format!("reading all of {table:?}");
         let mut client = db.client().await?;
         let Some((resolved, _)) = db.inner.tables.lookup(&client, &table, &[]).await? else {
             return Err(Error::UnknownTable {
-                table: table.clone(),
+                table: table.to_string(),
             });
         };
         let tx = client
@@ -568,7 +571,7 @@ impl Backend for Postgres {
         .await
     }
 
-    async fn find_one(&self, table: &str, id: &str) -> Result<Option<StoredRecord>> {
+    async fn find_one(&self, table: &TableName, id: &str) -> Result<Option<StoredRecord>> {
         let client = self.client().await?;
         let client = &client;
         self.on_table(client, table, &[], |table| {
@@ -579,23 +582,22 @@ impl Backend for Postgres {
 
     async fn find_by_index(
         &self,
-        table: &str,
-        index: &str,
+        table: &TableName,
+        index: &IndexName,
         value: &str,
     ) -> Result<Vec<StoredRecord>> {
-        crate::names::validate_identifier("index", index)?;
         let client = self.client().await?;
         let client = &client;
-        self.on_table(client, table, &[index.to_owned()], |table| {
+        self.on_table(client, table, std::slice::from_ref(index), |table| {
             Box::pin(async move { sql::find_by_index(client, &table, index, value).await })
         })
         .await
     }
 
-    fn find_all(&self, table: &str) -> BoxStream<'static, Result<StoredRecord>> {
+    fn find_all(&self, table: &TableName) -> BoxStream<'static, Result<StoredRecord>> {
         // The task starts on the first poll (inside the caller's runtime);
         // it holds its own connection, so the caller may save meanwhile.
-        let (db, table) = (self.clone(), table.to_owned());
+        let (db, table) = (self.clone(), table.clone());
         let batches = stream::once(async move {
             let (out, batches) = cursor::channel();
             match spawn(read_all(db, table, out)) {
@@ -612,7 +614,7 @@ impl Backend for Postgres {
             .boxed()
     }
 
-    async fn delete(&self, table: &str, id: &str) -> Result<bool> {
+    async fn delete(&self, table: &TableName, id: &str) -> Result<bool> {
         let client = self.client().await?;
         let client = &client;
         self.on_table(client, table, &[], |table| {

@@ -27,7 +27,7 @@ use super::{
     sql,
     tables::{PgTable, TxTables},
 };
-use crate::{Error, RestoreMode, RestoreTransaction, Result, Row, TableSpec};
+use crate::{Error, RestoreMode, RestoreTransaction, Result, Row, TableName, TableSpec};
 
 enum Request {
     EnsureTable {
@@ -35,7 +35,7 @@ enum Request {
         reply: oneshot::Sender<Result<()>>,
     },
     Count {
-        table: String,
+        table: TableName,
         reply: oneshot::Sender<Result<u64>>,
     },
     Write {
@@ -126,13 +126,13 @@ async fn serve(mut client: Object, mut queue: mpsc::UnboundedReceiver<Request>, 
 async fn existing(
     tables: &mut TxTables,
     tx: &deadpool_postgres::Transaction<'_>,
-    table: &str,
+    table: &TableName,
 ) -> Result<std::sync::Arc<PgTable>> {
     tables
         .lookup(tx, table)
         .await?
         .ok_or_else(|| Error::UnknownTable {
-            table: table.to_owned(),
+            table: table.to_string(),
         })
 }
 
@@ -145,8 +145,8 @@ impl RestoreTransaction for PgRestore {
             .await
     }
 
-    async fn count(&mut self, table: &str) -> Result<u64> {
-        let table = table.to_owned();
+    async fn count(&mut self, table: &TableName) -> Result<u64> {
+        let table = table.clone();
         self.session
             .call(|reply| Request::Count { table, reply })
             .await

@@ -29,15 +29,15 @@ use super::{
     sql::{self, Measure},
     tables::TxTables,
 };
-use crate::{LineBatch, Result, Snapshot, TableStats};
+use crate::{LineBatch, Result, Snapshot, TableName, TableStats};
 
 enum Request {
     Stats {
-        table: String,
+        table: TableName,
         reply: oneshot::Sender<Result<TableStats>>,
     },
     Records {
-        table: String,
+        table: TableName,
         out: cursor::BatchSender,
     },
     Finish {
@@ -125,24 +125,24 @@ async fn serve(
 
 #[async_trait]
 impl Snapshot for PgSnapshot {
-    async fn table_stats(&mut self, table: &str) -> Result<TableStats> {
-        let table = table.to_owned();
+    async fn table_stats(&mut self, table: &TableName) -> Result<TableStats> {
+        let table = table.clone();
         self.session
             .call(|reply| Request::Stats { table, reply })
             .await
     }
 
-    fn records(&mut self, table: &str) -> BoxStream<'static, Result<LineBatch>> {
+    fn records(&mut self, table: &TableName) -> BoxStream<'static, Result<LineBatch>> {
         let (out, batches) = cursor::channel();
         let request = Request::Records {
-            table: table.to_owned(),
+            table: table.clone(),
             out,
         };
         match self.session.send(request) {
             Ok(()) => {
-                let table = table.to_owned();
+                let table = table.clone();
                 batches
-                    .map(move |batch| LineBatch::from_records(&table, &batch?))
+                    .map(move |batch| LineBatch::from_records(table.as_str(), &batch?))
                     .boxed()
             }
             Err(stopped) => stream::once(async { Err(stopped) }).boxed(),

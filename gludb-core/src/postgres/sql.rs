@@ -1,7 +1,8 @@
 //! The SQL statements of the PostgreSQL backend. Every table and column name
-//! reaching a statement is a name [`crate::names`] validated, or a real
-//! name from the catalog that equals one up to ASCII case (see
-//! [`super::tables`]), so quoting with [`quote`] is exact.
+//! reaching a statement is a [`crate::TableName`] or [`IndexName`] (which
+//! hold plain identifiers only), a name built from them, or a real name from
+//! the catalog that equals one up to ASCII case (see [`super::tables`]), so
+//! quoting with [`quote`] is exact.
 //!
 //! The functions take any [`GenericClient`]: a pooled connection or a
 //! transaction (a restore runs them inside its transaction), and a
@@ -22,13 +23,9 @@ use super::{
     tables::{self, PgTable},
 };
 use crate::{
-    RestoreMode, Result, Row, StoredRecord, TableSpec, TableStats,
-    names::{quote, validate_identifier},
+    IndexName, RestoreMode, Result, Row, StoredRecord, TableSpec, TableStats,
+    names::{MAX_NAME_LEN, quote},
 };
-
-/// PostgreSQL's identifier limit (`NAMEDATALEN - 1`); longer names are
-/// silently truncated by the server, so we shorten index names ourselves.
-const MAX_IDENTIFIER_LEN: usize = 63;
 
 /// How often an upsert tries when the stored row changes between reading
 /// and writing it (concurrent saves of the same record).
@@ -40,13 +37,14 @@ const RESTORE_ROWS_PER_STATEMENT: usize = 1000;
 const RESTORE_BYTES_PER_STATEMENT: usize = 8 << 20;
 
 /// The name of the index on `index`: `<table>_<index>_idx`, as the original
-/// GLUDB names it. A name longer than PostgreSQL's 63 bytes is cut to 54
+/// GLUDB names it. A name longer than PostgreSQL's 63 bytes
+/// ([`MAX_NAME_LEN`]; the server would truncate it) is cut to 54
 /// bytes plus `_` and 8 hex digits of a stable hash of the full name, so
 /// long names sharing a prefix stay distinct (where the server's own
 /// truncation would make them clash).
 pub(crate) fn index_name(table: &str, index: &str) -> String {
     let full = format!("{table}_{index}_idx");
-    if full.len() <= MAX_IDENTIFIER_LEN {
+    if full.len() <= MAX_NAME_LEN {
         return full;
     }
     // FNV-1a: stable across builds and platforms (std's hasher is not).
@@ -54,7 +52,7 @@ pub(crate) fn index_name(table: &str, index: &str) -> String {
         (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
     });
     // Validated names are ASCII, so any byte index is a char boundary.
-    format!("{}_{hash:08x}", &full[..MAX_IDENTIFIER_LEN - 9])
+    format!("{}_{hash:08x}", &full[..MAX_NAME_LEN - 9])
 }
 
 /// Finds the table `spec` names (see [`super::tables`]) or creates it,
@@ -78,7 +76,10 @@ pub(crate) async fn ensure_table<C: GenericClient>(tx: &C, spec: &TableSpec) -> 
     let plain = |e| error::plain(context(), e);
     tx.execute(
         "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext($1))",
-        &[&format!("gludb table {}", tables::new_name(&spec.table))],
+        &[&format!(
+            "gludb table {}",
+            tables::new_name(spec.table.as_str())
+        )],
     )
     .await
     .map_err(plain)?;
@@ -89,9 +90,12 @@ pub(crate) async fn ensure_table<C: GenericClient>(tx: &C, spec: &TableSpec) -> 
             let mut columns =
                 String::from("id text COLLATE \"C\" PRIMARY KEY, value json NOT NULL");
             for index in &spec.indexes {
-                columns.push_str(&format!(", {} text", quote(&tables::new_name(index))));
+                columns.push_str(&format!(
+                    ", {} text",
+                    quote(&tables::new_name(index.as_str()))
+                ));
             }
-            let name = quote(&tables::new_name(&spec.table));
+            let name = quote(&tables::new_name(spec.table.as_str()));
             tx.batch_execute(&format!("CREATE TABLE IF NOT EXISTS {name} ({columns})"))
                 .await
                 .map_err(plain)?;
@@ -111,7 +115,7 @@ pub(crate) async fn ensure_table<C: GenericClient>(tx: &C, spec: &TableSpec) -> 
 
     for index in &spec.indexes {
         if table.column(index)?.is_none() {
-            let column = tables::new_name(index);
+            let column = tables::new_name(index.as_str());
             tx.batch_execute(&format!(
                 "ALTER TABLE {} ADD COLUMN {} text",
                 table.quoted,
@@ -126,7 +130,7 @@ pub(crate) async fn ensure_table<C: GenericClient>(tx: &C, spec: &TableSpec) -> 
     let mut wanted = Vec::with_capacity(spec.indexes.len());
     for index in &spec.indexes {
         // Every index has its column now (added above if it was missing).
-        let column = table.column(index)?.unwrap_or(index).to_owned();
+        let column = table.column(index)?.unwrap_or(index.as_str()).to_owned();
         wanted.push((index_name(&table.name, &column), column));
     }
     let names: Vec<&str> = wanted.iter().map(|(name, _)| name.as_str()).collect();
@@ -323,13 +327,12 @@ pub(crate) async fn find_one<C: GenericClient>(
 pub(crate) async fn find_by_index<C: GenericClient>(
     client: &C,
     table: &PgTable,
-    index: &str,
+    index: &IndexName,
     value: &str,
 ) -> Result<Vec<StoredRecord>> {
-    validate_identifier("index", index)?;
     let name = &table.requested;
     let map = |e| error::query(format!("finding by index {index:?} in {name:?}"), name, e);
-    let column = quote(table.column(index)?.unwrap_or(index));
+    let column = quote(table.column(index)?.unwrap_or(index.as_str()));
     let statement = client
         .prepare_cached(&format!(
             "SELECT id::text, value::text FROM {} WHERE {column} = $1 ORDER BY id COLLATE \"C\"",
@@ -567,7 +570,7 @@ mod tests {
         let b = index_name(&"t".repeat(40), &format!("{}b", "i".repeat(30)));
         assert_eq!(a.len(), 63);
         assert_ne!(a, b);
-        assert!(validate_identifier("index", &a).is_ok());
+        assert!(IndexName::new(&a).is_ok());
     }
 
     #[test]
@@ -609,7 +612,9 @@ mod tests {
     #[test]
     fn upsert_writes_only_over_the_version_it_read() {
         let table = PgTable::for_tests("T", "T", &["id", "value", "by_x"]);
-        let columns = table.index_columns(&["by_x".into()]).unwrap();
+        let columns = table
+            .index_columns(&[IndexName::new("by_x").unwrap()])
+            .unwrap();
         assert_eq!(
             upsert_sql(&table, &columns),
             "INSERT INTO \"T\" (id, value, \"by_x\") VALUES ($1, $2::text::json, $3) \

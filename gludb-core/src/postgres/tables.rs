@@ -28,10 +28,7 @@ use std::{
 use deadpool_postgres::GenericClient;
 
 use super::error;
-use crate::{
-    Error, Result,
-    names::{quote, validate_identifier},
-};
+use crate::{Error, IndexName, Result, TableName, names::quote};
 
 /// The visible tables whose names fold to `$1` (lower case), with their
 /// columns, sorted by name.
@@ -49,7 +46,7 @@ const RESOLVE: &str = "SELECT c.relname::text, \
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PgTable {
     /// The name asked for (a type's table name, with prefix): what errors name.
-    pub(crate) requested: String,
+    pub(crate) requested: TableName,
     /// The real name, as stored in the catalog.
     pub(crate) name: String,
     /// The real name, quoted for SQL.
@@ -59,9 +56,9 @@ pub(crate) struct PgTable {
 }
 
 impl PgTable {
-    fn new(requested: &str, name: String, columns: Vec<String>) -> Self {
+    fn new(requested: &TableName, name: String, columns: Vec<String>) -> Self {
         PgTable {
-            requested: requested.to_owned(),
+            requested: requested.clone(),
             quoted: quote(&name),
             name,
             columns,
@@ -71,11 +68,11 @@ impl PgTable {
     /// The real name of the column for index `index` (matched ignoring
     /// ASCII case), `None` if the table has none. Two matches (`"byName"`
     /// and `byname`) are an error naming both.
-    pub(crate) fn column(&self, index: &str) -> Result<Option<&str>> {
+    pub(crate) fn column(&self, index: &IndexName) -> Result<Option<&str>> {
         let mut matches = self
             .columns
             .iter()
-            .filter(|c| c.eq_ignore_ascii_case(index));
+            .filter(|c| c.eq_ignore_ascii_case(index.as_str()));
         let Some(first) = matches.next() else {
             return Ok(None);
         };
@@ -103,16 +100,16 @@ impl PgTable {
 
     /// The quoted column of each index: the real column, or the name as
     /// given when the table lacks it (the statement then fails naming it).
-    pub(crate) fn index_columns(&self, indexes: &[String]) -> Result<Vec<String>> {
+    pub(crate) fn index_columns(&self, indexes: &[IndexName]) -> Result<Vec<String>> {
         indexes
             .iter()
-            .map(|index| Ok(quote(self.column(index)?.unwrap_or(index))))
+            .map(|index| Ok(quote(self.column(index)?.unwrap_or(index.as_str()))))
             .collect()
     }
 
     /// Whether every index has exactly one column (so a cached entry is
     /// not missing a column added since).
-    fn has_columns(&self, indexes: &[String]) -> bool {
+    fn has_columns(&self, indexes: &[IndexName]) -> bool {
         indexes
             .iter()
             .all(|index| matches!(self.column(index), Ok(Some(_))))
@@ -122,7 +119,7 @@ impl PgTable {
     #[cfg(test)]
     pub(crate) fn for_tests(requested: &str, name: &str, columns: &[&str]) -> Self {
         PgTable::new(
-            requested,
+            &TableName::new(requested).expect("a valid test table name"),
             name.to_owned(),
             columns.iter().map(|c| (*c).to_owned()).collect(),
         )
@@ -137,15 +134,17 @@ impl PgTable {
 /// The table `table` names, looked up through `client` (inside its
 /// transaction, if it is one): `None` if there is none, an error if several
 /// tables' names differ from it only in case.
-pub(crate) async fn resolve<C: GenericClient>(client: &C, table: &str) -> Result<Option<PgTable>> {
-    validate_identifier("table", table)?;
+pub(crate) async fn resolve<C: GenericClient>(
+    client: &C,
+    table: &TableName,
+) -> Result<Option<PgTable>> {
     let context = || format!("looking up table {table:?}");
     let statement = client
         .prepare_cached(RESOLVE)
         .await
         .map_err(|e| error::plain(context(), e))?;
     let rows = client
-        .query(&statement, &[&table.to_ascii_lowercase()])
+        .query(&statement, &[&table.as_str().to_ascii_lowercase()])
         .await
         .map_err(|e| error::plain(context(), e))?;
     let mut found = rows
@@ -160,7 +159,7 @@ pub(crate) async fn resolve<C: GenericClient>(client: &C, table: &str) -> Result
             Ok(Some(PgTable::new(table, name, columns)))
         }
         _ => Err(Error::AmbiguousTable {
-            table: table.to_owned(),
+            table: table.to_string(),
             candidates: found.into_iter().map(|(name, _)| name).collect(),
         }),
     }
@@ -178,11 +177,11 @@ pub(crate) fn new_name(name: &str) -> String {
 /// kept: a missing one is looked up again next time.
 #[derive(Debug, Default)]
 pub(crate) struct TableCache {
-    tables: Mutex<HashMap<String, Arc<PgTable>>>,
+    tables: Mutex<HashMap<TableName, Arc<PgTable>>>,
 }
 
 impl TableCache {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<PgTable>>> {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<TableName, Arc<PgTable>>> {
         // Every critical section is one map operation, so a panic elsewhere
         // cannot leave the map half-updated: a poisoned lock is still sound.
         self.tables.lock().unwrap_or_else(PoisonError::into_inner)
@@ -194,8 +193,8 @@ impl TableCache {
     pub(crate) async fn lookup<C: GenericClient>(
         &self,
         client: &C,
-        table: &str,
-        indexes: &[String],
+        table: &TableName,
+        indexes: &[IndexName],
     ) -> Result<Option<(Arc<PgTable>, bool)>> {
         if let Some(cached) = self.map().get(table).cloned()
             && cached.has_columns(indexes)
@@ -205,7 +204,7 @@ impl TableCache {
         match resolve(client, table).await? {
             Some(found) => {
                 let found = Arc::new(found);
-                self.map().insert(table.to_owned(), Arc::clone(&found));
+                self.map().insert(table.clone(), Arc::clone(&found));
                 Ok(Some((found, false)))
             }
             None => {
@@ -221,7 +220,7 @@ impl TableCache {
     }
 
     /// Forgets `table`, after a statement found it (or a column) missing.
-    pub(crate) fn forget(&self, table: &str) {
+    pub(crate) fn forget(&self, table: &TableName) {
         self.map().remove(table);
     }
 }
@@ -230,7 +229,7 @@ impl TableCache {
 /// valid for as long as it lasts.
 #[derive(Debug, Default)]
 pub(crate) struct TxTables {
-    tables: HashMap<String, Arc<PgTable>>,
+    tables: HashMap<TableName, Arc<PgTable>>,
 }
 
 impl TxTables {
@@ -238,14 +237,14 @@ impl TxTables {
     pub(crate) async fn lookup<C: GenericClient>(
         &mut self,
         tx: &C,
-        table: &str,
+        table: &TableName,
     ) -> Result<Option<Arc<PgTable>>> {
         if let Some(found) = self.tables.get(table) {
             return Ok(Some(Arc::clone(found)));
         }
         let found = resolve(tx, table).await?.map(Arc::new);
         if let Some(found) = &found {
-            self.tables.insert(table.to_owned(), Arc::clone(found));
+            self.tables.insert(table.clone(), Arc::clone(found));
         }
         Ok(found)
     }
@@ -260,6 +259,10 @@ impl TxTables {
 mod tests {
     use super::*;
 
+    fn index(name: &str) -> IndexName {
+        IndexName::new(name).unwrap()
+    }
+
     fn table(columns: &[&str]) -> PgTable {
         PgTable::for_tests("SimpleTest", "simpletest", columns)
     }
@@ -268,21 +271,21 @@ mod tests {
     fn columns_are_matched_ignoring_ascii_case() {
         let t = table(&["id", "value", "byname"]);
         assert_eq!(t.quoted, "\"simpletest\"");
-        assert_eq!(t.column("byName").unwrap(), Some("byname"));
-        assert_eq!(t.column("other").unwrap(), None);
+        assert_eq!(t.column(&index("byName")).unwrap(), Some("byname"));
+        assert_eq!(t.column(&index("other")).unwrap(), None);
         assert_eq!(
-            t.index_columns(&["byName".into(), "other".into()]).unwrap(),
+            t.index_columns(&[index("byName"), index("other")]).unwrap(),
             ["\"byname\"", "\"other\""]
         );
-        assert!(t.has_columns(&["BYNAME".into()]));
-        assert!(!t.has_columns(&["other".into()]));
+        assert!(t.has_columns(&[index("BYNAME")]));
+        assert!(!t.has_columns(&[index("other")]));
     }
 
     #[test]
     fn columns_differing_only_in_case_are_an_error() {
         let t = table(&["id", "value", "byName", "byname"]);
-        let err = t.column("byname").unwrap_err().to_string();
+        let err = t.column(&index("byname")).unwrap_err().to_string();
         assert!(err.contains("\"byName\", \"byname\""), "{err}");
-        assert!(!t.has_columns(&["byname".into()]));
+        assert!(!t.has_columns(&[index("byname")]));
     }
 }

@@ -21,7 +21,10 @@ use async_trait::async_trait;
 use futures_util::stream::{self, BoxStream, StreamExt};
 use rusqlite::{Connection, OpenFlags};
 
-use crate::{Backend, Error, RestoreTransaction, Result, Row, Snapshot, StoredRecord, TableSpec};
+use crate::{
+    Backend, Error, IndexName, RestoreTransaction, Result, Row, Snapshot, StoredRecord, TableName,
+    TableSpec,
+};
 use worker::Worker;
 
 /// How many records one `find_all` page reads.
@@ -245,8 +248,8 @@ impl Backend for Sqlite {
             .await
     }
 
-    async fn find_one(&self, table: &str, id: &str) -> Result<Option<StoredRecord>> {
-        let (table, id) = (table.to_owned(), id.to_owned());
+    async fn find_one(&self, table: &TableName, id: &str) -> Result<Option<StoredRecord>> {
+        let (table, id) = (table.clone(), id.to_owned());
         self.worker()?
             .call(move |conn| {
                 sql::find_one(conn, &table, &id).map_err(|e| {
@@ -258,29 +261,29 @@ impl Backend for Sqlite {
 
     async fn find_by_index(
         &self,
-        table: &str,
-        index: &str,
+        table: &TableName,
+        index: &IndexName,
         value: &str,
     ) -> Result<Vec<StoredRecord>> {
-        let (table, index, value) = (table.to_owned(), index.to_owned(), value.to_owned());
+        let (table, index, value) = (table.clone(), index.clone(), value.to_owned());
         self.worker()?
             .call(move |conn| sql::find_by_index(conn, &table, &index, &value))
             .await
     }
 
-    fn find_all(&self, table: &str) -> BoxStream<'static, Result<StoredRecord>> {
+    fn find_all(&self, table: &TableName) -> BoxStream<'static, Result<StoredRecord>> {
         // Keyset pagination: each page is a short read, so a caller that
         // saves while iterating neither deadlocks nor holds a lock.
         struct Pages {
             db: Sqlite,
-            table: String,
+            table: TableName,
             after: Option<String>,
             buffer: VecDeque<StoredRecord>,
             done: bool,
         }
         let pages = Pages {
             db: self.clone(),
-            table: table.to_owned(),
+            table: table.clone(),
             after: Some(String::new()),
             buffer: VecDeque::new(),
             done: false,
@@ -323,8 +326,8 @@ impl Backend for Sqlite {
         .boxed()
     }
 
-    async fn delete(&self, table: &str, id: &str) -> Result<bool> {
-        let (table, id) = (table.to_owned(), id.to_owned());
+    async fn delete(&self, table: &TableName, id: &str) -> Result<bool> {
+        let (table, id) = (table.clone(), id.to_owned());
         self.worker()?
             .call(move |conn| {
                 sql::delete(conn, &table, &id).map_err(|e| {

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use super::{sql, worker::Worker};
-use crate::{Error, RestoreMode, RestoreTransaction, Result, Row, TableSpec};
+use crate::{Error, RestoreMode, RestoreTransaction, Result, Row, TableName, TableSpec};
 
 pub(crate) struct SqliteRestore {
     /// `None` after commit or rollback.
@@ -64,8 +64,8 @@ impl RestoreTransaction for SqliteRestore {
         self.worker()?.ensure_table(spec).await
     }
 
-    async fn count(&mut self, table: &str) -> Result<u64> {
-        let table = table.to_owned();
+    async fn count(&mut self, table: &TableName) -> Result<u64> {
+        let table = table.clone();
         self.worker()?
             .call(move |conn| {
                 sql::count(conn, &table)

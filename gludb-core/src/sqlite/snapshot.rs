@@ -6,7 +6,7 @@ use rusqlite::Connection;
 use tokio::sync::mpsc;
 
 use super::{sql, worker::Worker};
-use crate::{Error, LineBatch, Result, Snapshot, TableStats, names::quote};
+use crate::{Error, LineBatch, Result, Snapshot, TableName, TableStats, names::quote};
 
 /// Bytes of JSON lines per batch sent from the connection thread.
 const BATCH_BYTES: usize = 256 * 1024;
@@ -37,8 +37,8 @@ impl SqliteSnapshot {
 
 #[async_trait]
 impl Snapshot for SqliteSnapshot {
-    async fn table_stats(&mut self, table: &str) -> Result<TableStats> {
-        let table = table.to_owned();
+    async fn table_stats(&mut self, table: &TableName) -> Result<TableStats> {
+        let table = table.clone();
         self.worker
             .call(move |conn| {
                 sql::table_stats(conn, &table)
@@ -47,9 +47,9 @@ impl Snapshot for SqliteSnapshot {
             .await
     }
 
-    fn records(&mut self, table: &str) -> BoxStream<'static, Result<LineBatch>> {
+    fn records(&mut self, table: &TableName) -> BoxStream<'static, Result<LineBatch>> {
         let (tx, rx) = mpsc::channel(BATCHES_IN_FLIGHT);
-        let table = table.to_owned();
+        let table = table.clone();
         let queued = self.worker.spawn(move |conn| {
             if let Err(e) = stream_table(conn, &table, &tx) {
                 let _ = tx.blocking_send(Err(e));
@@ -77,7 +77,7 @@ impl Snapshot for SqliteSnapshot {
 /// Sends the table's records in batches; stops early if the receiver is gone.
 fn stream_table(
     conn: &Connection,
-    table: &str,
+    table: &TableName,
     tx: &mpsc::Sender<Result<LineBatch>>,
 ) -> Result<()> {
     let read_error = |e| sql::error(format!("reading {table:?}"), table, e);
@@ -86,7 +86,7 @@ fn stream_table(
     }
     // Storage (rowid) order: a plain table scan, the fastest read.
     let mut statement = conn
-        .prepare(&format!("SELECT id, value FROM {}", quote(table)))
+        .prepare(&format!("SELECT id, value FROM {}", quote(table.as_str())))
         .map_err(read_error)?;
     let mut rows = statement.query([]).map_err(read_error)?;
     let mut batch = LineBatch::with_capacity(BATCH_BYTES + 4096);
@@ -94,7 +94,7 @@ fn stream_table(
         // Borrowed text: no allocation per record.
         let id = text(row, 0).map_err(read_error)?;
         let value = text(row, 1).map_err(read_error)?;
-        batch.push(table, id, value)?;
+        batch.push(table.as_str(), id, value)?;
         if batch.len() >= BATCH_BYTES {
             let full = std::mem::replace(&mut batch, LineBatch::with_capacity(BATCH_BYTES + 4096));
             if tx.blocking_send(Ok(full)).is_err() {

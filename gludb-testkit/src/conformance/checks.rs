@@ -1,13 +1,22 @@
-//! The conformance tests: each takes a `Databases` whose default database is
-//! the backend under test, and asserts what a user of the data layer sees.
+//! The checks: each takes a [`Databases`] whose default database is a
+//! fresh, empty database of the backend under test, and asserts what a
+//! user of the data layer sees. They panic on failure, as tests do.
 
 use std::collections::BTreeMap;
 
 use futures_util::{StreamExt, TryStreamExt};
-use gludb::{Databases, Error, RestoreMode, Row, Storable, TableSpec};
+use gludb_core::{Databases, Error, IndexName, RestoreMode, Row, Storable, TableName, TableSpec};
 use serde_json::Value;
 
-use crate::models::{FragileData, SimpleData};
+use super::models::{
+    ConformanceFragile as FragileData, ConformanceIndexed as IndexedData,
+    ConformanceSimple as SimpleData,
+};
+
+/// A table name the test knows is valid.
+fn table(name: &str) -> TableName {
+    TableName::new(name).expect("a valid table name")
+}
 
 fn spec_of<T: Storable>(dbs: &Databases) -> TableSpec {
     dbs.table_spec(T::type_info()).expect("valid table")
@@ -32,6 +41,7 @@ fn is_gludb_timestamp(value: &Value) -> bool {
     s.len() == 30 && s.starts_with("UTC:") && s.as_bytes()[14] == b'T' && s.as_bytes()[23] == b'.'
 }
 
+/// `save` gives a new object a 32-hex-char id and stores `_create_date` = `_last_update`; `ensure_table` is idempotent.
 pub async fn save_assigns_id_and_timestamps(dbs: &Databases) {
     SimpleData::ensure_table(dbs).await.unwrap();
     SimpleData::ensure_table(dbs)
@@ -58,6 +68,7 @@ pub async fn save_assigns_id_and_timestamps(dbs: &Databases) {
     assert_eq!(found, Some(alice));
 }
 
+/// Saving again keeps the stored `_create_date` (even from a copy read back) and moves `_last_update`.
 pub async fn save_again_keeps_create_date_and_updates_last_update(dbs: &Databases) {
     SimpleData::ensure_table(dbs).await.unwrap();
     let mut bob = SimpleData::new("Bob", 30);
@@ -77,12 +88,14 @@ pub async fn save_again_keeps_create_date_and_updates_last_update(dbs: &Database
     assert!(is_gludb_timestamp(&second["_last_update"]));
 }
 
+/// `find_one` of an id that is not stored is `None`, not an error.
 pub async fn find_one_of_a_missing_id_is_none(dbs: &Databases) {
     SimpleData::ensure_table(dbs).await.unwrap();
     let missing = SimpleData::find_one(dbs, "0123456789abcdef0123456789abcdef").await;
     assert_eq!(missing.unwrap(), None);
 }
 
+/// `find_all` streams every record in id order over several pages, and saving while iterating neither deadlocks nor breaks the stream.
 pub async fn find_all_streams_every_record_in_id_order(dbs: &Databases) {
     SimpleData::ensure_table(dbs).await.unwrap();
     // More than one page of the SQLite backend's keyset pagination.
@@ -111,6 +124,7 @@ pub async fn find_all_streams_every_record_in_id_order(dbs: &Databases) {
     assert_eq!(seen, 1234);
 }
 
+/// `find_by_index` finds by the current index values after updates; an undeclared index is `Error::UnknownIndex`.
 pub async fn find_by_index_follows_updates(dbs: &Databases) {
     SimpleData::ensure_table(dbs).await.unwrap();
     let mut alice = SimpleData::new("Alice", 1);
@@ -145,6 +159,7 @@ pub async fn find_by_index_follows_updates(dbs: &Databases) {
     assert!(matches!(err, Error::UnknownIndex { .. }), "{err}");
 }
 
+/// `delete` says whether the record existed and removes only it.
 pub async fn delete_reports_whether_the_record_existed(dbs: &Databases) {
     SimpleData::ensure_table(dbs).await.unwrap();
     let mut d = SimpleData::new("Gone", 1);
@@ -163,6 +178,7 @@ pub async fn delete_reports_whether_the_record_existed(dbs: &Databases) {
     );
 }
 
+/// Reading or writing a table that was never created is `Error::UnknownTable` naming it.
 pub async fn missing_table_is_a_typed_error(dbs: &Databases) {
     let err = SimpleData::find_one(dbs, "x").await.unwrap_err();
     match err {
@@ -190,6 +206,7 @@ async fn insert_raw(dbs: &Databases, id: &str, value: &str) {
 /// correct: the backend refuses to store it (PostgreSQL's `json` column) with
 /// a typed error naming the record, and nothing is stored; or it stores it
 /// (SQLite) and reading it is a decode error naming the record.
+/// Malformed JSON is either refused by the backend (naming the record, nothing stored) or stored and then an `Error::Decode` naming the type, table and record.
 pub async fn malformed_json_is_a_decode_error_naming_the_record(dbs: &Databases) {
     SimpleData::ensure_table(dbs).await.unwrap();
     let spec = spec_of::<SimpleData>(dbs);
@@ -224,14 +241,14 @@ pub async fn malformed_json_is_a_decode_error_naming_the_record(dbs: &Databases)
         } => {
             assert_eq!(
                 (type_name.as_str(), table.as_str(), id.as_str()),
-                ("SimpleData", "SimpleTest", "badjson")
+                ("ConformanceSimple", "SimpleTest", "badjson")
             );
         }
         other => panic!("expected Decode, got {other}"),
     }
     let message = err.to_string();
     assert!(
-        message.contains("badjson") && message.contains("SimpleData"),
+        message.contains("badjson") && message.contains("ConformanceSimple"),
         "{message}"
     );
     let results: Vec<_> = SimpleData::find_all(dbs).collect().await;
@@ -239,6 +256,7 @@ pub async fn malformed_json_is_a_decode_error_naming_the_record(dbs: &Databases)
     assert!(matches!(results[0], Err(Error::Decode { .. })));
 }
 
+/// A stored record of the wrong shape is an `Error::Decode` naming it.
 pub async fn record_of_the_wrong_shape_is_a_decode_error(dbs: &Databases) {
     SimpleData::ensure_table(dbs).await.unwrap();
     insert_raw(dbs, "wrongshape", r#"{"id":"wrongshape","name":7}"#).await;
@@ -249,6 +267,7 @@ pub async fn record_of_the_wrong_shape_is_a_decode_error(dbs: &Databases) {
     );
 }
 
+/// A save that fails to encode leaves the stored record as it was.
 pub async fn failed_save_changes_nothing(dbs: &Databases) {
     FragileData::ensure_table(dbs).await.unwrap();
     let mut d = FragileData {
@@ -267,6 +286,7 @@ pub async fn failed_save_changes_nothing(dbs: &Databases) {
     assert_eq!(before.unwrap().label, "original");
 }
 
+/// Non-ASCII text, escapes and `\u0000` round-trip through save, `find_one` and `find_by_index`.
 pub async fn unicode_and_escapes_round_trip(dbs: &Databases) {
     SimpleData::ensure_table(dbs).await.unwrap();
     let mut d = SimpleData::new("Zoë 🦀 \"quoted\"", 7);
@@ -298,6 +318,7 @@ pub async fn unicode_and_escapes_round_trip(dbs: &Databases) {
     );
 }
 
+/// `with_table_prefix` stores in `<prefix>_<table>`; an invalid prefix is `Error::InvalidName`.
 pub async fn table_prefix_names_the_table(dbs: &Databases) {
     let prefixed = dbs.clone().with_table_prefix("myapp").unwrap();
     SimpleData::ensure_table(&prefixed).await.unwrap();
@@ -305,7 +326,7 @@ pub async fn table_prefix_names_the_table(dbs: &Databases) {
     d.save(&prefixed).await.unwrap();
     let db = prefixed.default_database().unwrap();
     assert!(
-        db.find_one("myapp_SimpleTest", &d.id)
+        db.find_one(&table("myapp_SimpleTest"), &d.id)
             .await
             .unwrap()
             .is_some()
@@ -321,6 +342,7 @@ pub async fn table_prefix_names_the_table(dbs: &Databases) {
     assert!(matches!(err, Error::InvalidName { .. }), "{err}");
 }
 
+/// After `close`, operations and snapshots are `Error::Closed`.
 pub async fn closed_database_is_a_typed_error(dbs: &Databases) {
     SimpleData::ensure_table(dbs).await.unwrap();
     let mut d = SimpleData::new("Before close", 1);
@@ -340,9 +362,9 @@ pub async fn closed_database_is_a_typed_error(dbs: &Databases) {
     assert!(matches!(err, Error::Closed { .. }), "{err}");
 }
 
-async fn snapshot_ids(snapshot: &mut dyn gludb::Snapshot, table: &str) -> Vec<String> {
+async fn snapshot_ids(snapshot: &mut dyn gludb_core::Snapshot, name: &str) -> Vec<String> {
     let mut ids = Vec::new();
-    let mut batches = snapshot.records(table);
+    let mut batches = snapshot.records(&table(name));
     while let Some(batch) = batches.next().await {
         let batch = batch.unwrap();
         let text = std::str::from_utf8(batch.lines()).unwrap();
@@ -356,6 +378,7 @@ async fn snapshot_ids(snapshot: &mut dyn gludb::Snapshot, table: &str) -> Vec<St
     ids
 }
 
+/// A snapshot sees the database as of its start across tables, whatever writers do meanwhile, and its stats match its records.
 pub async fn snapshot_sees_one_point_in_time(dbs: &Databases) {
     SimpleData::ensure_table(dbs).await.unwrap();
     FragileData::ensure_table(dbs).await.unwrap();
@@ -368,7 +391,7 @@ pub async fn snapshot_sees_one_point_in_time(dbs: &Databases) {
     ids.sort();
     let db = dbs.default_database().unwrap();
     let mut snapshot = db.snapshot().await.unwrap();
-    let stats = snapshot.table_stats("SimpleTest").await.unwrap();
+    let stats = snapshot.table_stats(&table("SimpleTest")).await.unwrap();
     assert!(stats.exists);
     assert_eq!(stats.records, 700);
 
@@ -390,16 +413,16 @@ pub async fn snapshot_sees_one_point_in_time(dbs: &Databases) {
     };
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     assert_eq!(snapshot_ids(snapshot.as_mut(), "SimpleTest").await, ids);
-    let fragile = snapshot.table_stats("FragileTest").await.unwrap();
+    let fragile = snapshot.table_stats(&table("FragileTest")).await.unwrap();
     assert_eq!(
         fragile.records, 0,
         "a write after the snapshot began is not seen"
     );
-    let stats_again = snapshot.table_stats("SimpleTest").await.unwrap();
+    let stats_again = snapshot.table_stats(&table("SimpleTest")).await.unwrap();
     assert_eq!(stats_again, stats);
     let value_bytes: u64 = {
         let mut total = 0;
-        let mut batches = snapshot.records("SimpleTest");
+        let mut batches = snapshot.records(&table("SimpleTest"));
         while let Some(batch) = batches.next().await {
             let batch = batch.unwrap();
             // Each value plus its `\n`.
@@ -414,10 +437,11 @@ pub async fn snapshot_sees_one_point_in_time(dbs: &Databases) {
     assert_eq!(all.len(), 701);
 }
 
+/// A snapshot reports a missing table as `exists: false` and streams nothing for it.
 pub async fn snapshot_of_a_missing_table_is_empty(dbs: &Databases) {
     let db = dbs.default_database().unwrap();
     let mut snapshot = db.snapshot().await.unwrap();
-    let stats = snapshot.table_stats("NeverCreated").await.unwrap();
+    let stats = snapshot.table_stats(&table("NeverCreated")).await.unwrap();
     assert!(!stats.exists);
     assert_eq!(stats.records, 0);
     assert!(
@@ -436,6 +460,7 @@ fn row(id: &str, value: &str) -> Row {
     }
 }
 
+/// A restore transaction's writes (and the tables it creates) vanish on rollback or drop and appear verbatim on commit.
 pub async fn restore_transaction_commits_all_or_nothing(dbs: &Databases) {
     let spec = spec_of::<SimpleData>(dbs);
     let db = dbs.default_database().unwrap();
@@ -485,6 +510,7 @@ pub async fn restore_transaction_commits_all_or_nothing(dbs: &Databases) {
     assert_eq!(stored.value, verbatim);
 }
 
+/// `SkipExisting` keeps stored records, `Overwrite` replaces them, and index columns are written.
 pub async fn restore_modes_handle_existing_ids(dbs: &Databases) {
     SimpleData::ensure_table(dbs).await.unwrap();
     let spec = spec_of::<SimpleData>(dbs);
@@ -521,12 +547,13 @@ pub async fn restore_modes_handle_existing_ids(dbs: &Databases) {
         "{\"v\":3}"
     );
     let by_index = db
-        .find_by_index(&spec.table, "reversed_name", "x")
+        .find_by_index(&spec.table, &spec.indexes[0], "x")
         .await
         .unwrap();
     assert_eq!(by_index.len(), 2);
 }
 
+/// A snapshot refuses a stored value with a raw line break with `Error::MultiLineRecord` naming it.
 pub async fn snapshot_refuses_a_value_spanning_lines(dbs: &Databases) {
     SimpleData::ensure_table(dbs).await.unwrap();
     // Valid JSON, but not one line: it cannot go into a JSON-lines archive.
@@ -534,7 +561,7 @@ pub async fn snapshot_refuses_a_value_spanning_lines(dbs: &Databases) {
     let db = dbs.default_database().unwrap();
     let mut snapshot = db.snapshot().await.unwrap();
     let first = snapshot
-        .records("SimpleTest")
+        .records(&table("SimpleTest"))
         .next()
         .await
         .expect("an item");
@@ -544,4 +571,295 @@ pub async fn snapshot_refuses_a_value_spanning_lines(dbs: &Databases) {
         }
         other => panic!("expected MultiLineRecord, got {other:?}"),
     }
+}
+
+/// Names that must never reach a backend, for every kind of name: SQL
+/// injection, spaces, empty, one byte too long, non-ASCII, control
+/// characters, quotes of every SQL dialect.
+fn hostile_names() -> Vec<String> {
+    [
+        "x\"; DROP TABLE y; --",
+        "y; DROP TABLE y",
+        "a b",
+        "",
+        "é",
+        "naïve",
+        "Δelta",
+        "tab\tname",
+        "new\nline",
+        "nul\0",
+        "quote'd",
+        "back`tick",
+        "[bracket]",
+        "semi;colon",
+        "dash-ed",
+        "dot.ted",
+        "1st",
+        "x/*comment*/",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .chain(["a".repeat(64), format!("{}é", "a".repeat(61))])
+    .collect()
+}
+
+/// Asserts `result` is `Error::InvalidName` for `name` of `kind`.
+#[track_caller]
+fn assert_refused<T: std::fmt::Debug>(result: gludb_core::Result<T>, kind: &str, name: &str) {
+    match result {
+        Err(Error::InvalidName {
+            kind: refused_kind,
+            name: refused,
+            ..
+        }) => {
+            assert_eq!((refused_kind, refused.as_str()), (kind, name));
+        }
+        other => panic!("{kind} name {name:?} was not refused: {other:?}"),
+    }
+}
+
+/// A hostile name cannot even be built as a [`TableName`] or an
+/// [`IndexName`] (by `new`, `parse`, `TryFrom`), nor inside a
+/// [`TableSpec`] or as a table prefix; the trait's methods take only those
+/// types, so no such name can be passed to any `Backend`, `Snapshot` or
+/// `RestoreTransaction` method (a `&str` does not compile: see the
+/// `compile_fail` example of `gludb_core::names`). The backend's tables
+/// are untouched.
+pub async fn hostile_names_cannot_reach_the_backend(dbs: &Databases) {
+    let db = dbs.default_database().expect("a default database");
+    let victim = TableSpec::parse("y", &[]).expect("valid");
+    db.ensure_table(&victim).await.unwrap();
+    let row = Row {
+        id: "kept".into(),
+        value: "{\"id\":\"kept\"}".into(),
+        index_values: vec![],
+    };
+    db.upsert(&victim, row).await.unwrap();
+
+    for name in hostile_names() {
+        assert_refused(TableName::new(&name), "table", &name);
+        assert_refused(name.parse::<TableName>(), "table", &name);
+        assert_refused(TableName::try_from(name.as_str()), "table", &name);
+        assert_refused(TableName::try_from(name.clone()), "table", &name);
+        assert_refused(IndexName::new(&name), "index", &name);
+        assert_refused(name.parse::<IndexName>(), "index", &name);
+        assert_refused(TableSpec::parse(&name, &[]), "table", &name);
+        assert_refused(TableSpec::parse("t", &["ok", &name]), "index", &name);
+        assert_refused(dbs.clone().with_table_prefix(&name), "table prefix", &name);
+    }
+    // Names one kind keeps for itself.
+    for name in ["sqlite_master", "SQLITE_SEQUENCE", "sqlite_x"] {
+        assert_refused(TableName::new(name), "table", name);
+        assert!(IndexName::new(name).is_ok(), "{name} is a fine column name");
+    }
+    assert_refused(
+        dbs.clone().with_table_prefix("sqlite"),
+        "table prefix",
+        "sqlite",
+    );
+    for name in ["id", "value", "ID", "Value"] {
+        assert_refused(IndexName::new(name), "index", name);
+        assert!(TableName::new(name).is_ok(), "{name} is a fine table name");
+    }
+    // A prefix that makes a type's table name too long is refused when
+    // the table is resolved, naming the whole name.
+    let long = dbs.clone().with_table_prefix("p".repeat(55)).unwrap();
+    let err = SimpleData::find_one(&long, "x").await.unwrap_err();
+    assert_refused::<()>(Err(err), "table", &format!("{}_SimpleTest", "p".repeat(55)));
+
+    assert_eq!(
+        db.find_one(&victim.table, "kept")
+            .await
+            .unwrap()
+            .map(|r| r.id),
+        Some("kept".to_owned()),
+        "the backend's tables are untouched"
+    );
+}
+
+/// Valid names that look odd (SQL keywords, `_`, mixed case, 63 bytes)
+/// work in every `Backend`, `Snapshot` and `RestoreTransaction` method.
+pub async fn odd_but_valid_names_work_in_every_method(dbs: &Databases) {
+    let db = dbs.default_database().expect("a default database");
+    let long_table = format!("T{}", "x".repeat(62));
+    let long_index = format!("i{}", "y".repeat(62));
+    let tables = [
+        "select",
+        "Order",
+        "user",
+        "_",
+        "_1",
+        "sqlite",
+        long_table.as_str(),
+    ];
+    let indexes = ["from", "GROUP", "_", "where_", "ids", long_index.as_str()];
+    let indexes: Vec<IndexName> = indexes
+        .iter()
+        .map(|i| IndexName::new(i).expect("valid"))
+        .collect();
+    for name in tables {
+        let spec = TableSpec::new(table(name), indexes.clone());
+        let t = &spec.table;
+        let row = |id: &str, n: u32| Row {
+            id: id.into(),
+            value: format!("{{\"id\":\"{id}\",\"n\":{n}}}"),
+            index_values: (0..spec.indexes.len())
+                .map(|i| format!("{id}-{i}"))
+                .collect(),
+        };
+        db.ensure_table(&spec).await.unwrap();
+        db.ensure_table(&spec).await.unwrap();
+        db.upsert(&spec, row("r1", 1)).await.unwrap();
+        db.upsert(&spec, row("r2", 2)).await.unwrap();
+        let found = db.find_one(t, "r1").await.unwrap().expect("stored");
+        assert_eq!(found.value, row("r1", 1).value, "{name}");
+        for (i, index) in spec.indexes.iter().enumerate() {
+            let found = db
+                .find_by_index(t, index, &format!("r2-{i}"))
+                .await
+                .unwrap();
+            let ids: Vec<_> = found.iter().map(|r| r.id.as_str()).collect();
+            assert_eq!(ids, ["r2"], "{name}.{index}");
+        }
+        let all: Vec<_> = db.find_all(t).try_collect().await.unwrap();
+        let ids: Vec<_> = all.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["r1", "r2"], "{name}");
+        assert!(db.delete(t, "r2").await.unwrap(), "{name}");
+        assert!(!db.delete(t, "r2").await.unwrap(), "{name}");
+
+        let mut snapshot = db.snapshot().await.unwrap();
+        let stats = snapshot.table_stats(t).await.unwrap();
+        assert!(stats.exists && stats.records == 1, "{name}: {stats:?}");
+        let batches: Vec<_> = snapshot.records(t).try_collect().await.unwrap();
+        let lines: Vec<u8> = batches.iter().flat_map(|b| b.lines().to_vec()).collect();
+        assert_eq!(
+            lines,
+            format!("{}\n", row("r1", 1).value).into_bytes(),
+            "{name}"
+        );
+        snapshot.finish().await.unwrap();
+
+        let mut tx = db.begin_restore().await.unwrap();
+        tx.ensure_table(&spec).await.unwrap();
+        assert_eq!(tx.count(t).await.unwrap(), 1, "{name}");
+        let written = tx
+            .write(
+                &spec,
+                vec![row("r1", 10), row("r3", 3)],
+                RestoreMode::Overwrite,
+            )
+            .await
+            .unwrap();
+        assert_eq!(written, 2, "{name}");
+        tx.commit().await.unwrap();
+        let found = db.find_one(t, "r1").await.unwrap().expect("restored");
+        assert_eq!(found.value, row("r1", 10).value, "{name}");
+        let found = db.find_by_index(t, &spec.indexes[5], "r3-5").await.unwrap();
+        assert_eq!(found.len(), 1, "{name}");
+    }
+}
+
+/// `find_one_with_meta` returns the object with when its record was
+/// created and last saved, as stored; `None` for a missing id; no times for
+/// a record without the keys.
+pub async fn find_one_with_meta_reads_the_automatic_keys(dbs: &Databases) {
+    use gludb_core::record::parse_timestamp;
+
+    SimpleData::ensure_table(dbs).await.unwrap();
+    let mut d = SimpleData::new("Meta", 1);
+    d.save(dbs).await.unwrap();
+    let (found, meta) = SimpleData::find_one_with_meta(dbs, &d.id)
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(found, d);
+    let json = stored_json(dbs, &d.id).await;
+    let stored = |key: &str| parse_timestamp(json[key].as_str().expect("a string"));
+    assert_eq!(meta.created, stored("_create_date"));
+    assert_eq!(meta.last_update, stored("_last_update"));
+    assert!(meta.created.is_some());
+    assert_eq!(meta.created, meta.last_update);
+
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    d.age = 2;
+    d.save(dbs).await.unwrap();
+    let (_, again) = SimpleData::find_one_with_meta(dbs, &d.id)
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(again.created, meta.created);
+    assert!(again.last_update > meta.last_update, "{again:?} {meta:?}");
+
+    assert!(
+        SimpleData::find_one_with_meta(dbs, "0123456789abcdef0123456789abcdef")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    insert_raw(
+        dbs,
+        "bare",
+        r#"{"id":"bare","name":"n","descrip":"d","age":1}"#,
+    )
+    .await;
+    let (_, bare) = SimpleData::find_one_with_meta(dbs, "bare")
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!((bare.created, bare.last_update), (None, None));
+}
+
+/// An index may be a field (indexed by its `to_string()`) or a method; each
+/// gets a typed finder `find_by_<index>`, which agrees with the string-keyed
+/// `find_by_index` and follows updates.
+pub async fn indexes_on_fields_and_methods_have_typed_finders(dbs: &Databases) {
+    assert_eq!(
+        IndexedData::type_info().indexes(),
+        ["tag", "count", "loud_tag"]
+    );
+    IndexedData::ensure_table(dbs).await.unwrap();
+    let mut a = IndexedData::new("a", 3);
+    a.save(dbs).await.unwrap();
+    let mut b = IndexedData::new("b", 3);
+    b.save(dbs).await.unwrap();
+    let ids = |found: Vec<IndexedData>| {
+        let mut ids: Vec<String> = found.into_iter().map(|d| d.id).collect();
+        ids.sort();
+        ids
+    };
+    let mut both = vec![a.id.clone(), b.id.clone()];
+    both.sort();
+
+    assert_eq!(
+        ids(IndexedData::find_by_tag(dbs, "a").await.unwrap()),
+        [a.id.clone()]
+    );
+    assert_eq!(ids(IndexedData::find_by_count(dbs, 3).await.unwrap()), both);
+    assert_eq!(
+        ids(IndexedData::find_by_count(dbs, "3").await.unwrap()),
+        both
+    );
+    assert_eq!(
+        ids(IndexedData::find_by_loud_tag(dbs, "B").await.unwrap()),
+        [b.id.clone()]
+    );
+    assert_eq!(
+        ids(IndexedData::find_by_index(dbs, "tag", "a").await.unwrap()),
+        [a.id.clone()]
+    );
+    assert!(IndexedData::find_by_tag(dbs, "A").await.unwrap().is_empty());
+
+    a.tag = "c".into();
+    a.count = 4;
+    a.save(dbs).await.unwrap();
+    assert!(IndexedData::find_by_tag(dbs, "a").await.unwrap().is_empty());
+    assert_eq!(
+        ids(IndexedData::find_by_loud_tag(dbs, "C").await.unwrap()),
+        [a.id.clone()]
+    );
+    assert_eq!(
+        ids(IndexedData::find_by_count(dbs, 3u8).await.unwrap()),
+        [b.id.clone()]
+    );
+    assert_eq!(IndexedData::find_by_count(dbs, 4).await.unwrap(), vec![a]);
 }
