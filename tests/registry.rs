@@ -94,7 +94,7 @@ fn registry_finds_types_by_name_and_module() {
     assert_eq!(all.len(), 14);
     assert!(
         all.iter()
-            .any(|t| t.full_name() == "gludb_backup::history::BackupHistory")
+            .any(|t| t.full_name() == "gludb_backup::backup::history::BackupHistory")
     );
 }
 

@@ -462,7 +462,7 @@ async fn orphan_tools_find_and_clean_only_backup_leftovers() {
         .build()
         .unwrap();
     // What a killed backup leaves: an upload with a part, never completed.
-    let killed = StorePath::from("Backup_UTC_2026-11-27T02_00_00.000000_0123abcd.tar.gz");
+    let killed = StorePath::from("Backup_UTC_2026-11-27T02_00_00.000000_0a1b2c-0123abcd.tar.gz");
     let mut upload = store.put_multipart(&killed).await.unwrap();
     upload
         .put_part(vec![0u8; 5 * 1024 * 1024].into())
@@ -475,7 +475,7 @@ async fn orphan_tools_find_and_clean_only_backup_leftovers() {
     std::mem::forget(
         store
             .put_multipart(&StorePath::from(
-                "appB/Backup_UTC_2026-11-27T02_00_00.000000_0123abcd.tar.gz",
+                "appB/Backup_UTC_2026-11-27T02_00_00.000000_0a1b2c-0123abcd.tar.gz",
             ))
             .await
             .unwrap(),
@@ -504,7 +504,7 @@ async fn orphan_tools_find_and_clean_only_backup_leftovers() {
     let dir = tempfile::tempdir().unwrap();
     let staging = dir
         .path()
-        .join("Backup_UTC_2026-11-27T02_00_00.000000_0123abcd_nightly.tar.gz#1");
+        .join("Backup_UTC_2026-11-27T02_00_00.000000_0a1b2c-0123abcd_nightly.tar.gz#1");
     std::fs::write(&staging, b"half an archive").unwrap();
     std::fs::write(dir.path().join("notes.txt#1"), b"not ours").unwrap();
     let restore = BackupStore::from_url(&file_url(dir.path())).unwrap();
@@ -610,7 +610,19 @@ async fn records_that_would_not_restore_are_named_and_can_be_set_aside() {
         None
     );
 
-    let quarantine = dir.path().join("quarantine.jsonl");
+    // Not in the backup directory: that is refused.
+    let refused = restore
+        .clone()
+        .with_quarantine(dir.path().join("quarantine.jsonl"))
+        .restore(&report.key, &target)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, BackupError::InvalidOption { .. }),
+        "{refused}"
+    );
+    let elsewhere = tempfile::tempdir().unwrap();
+    let quarantine = elsewhere.path().join("quarantine.jsonl");
     let restored = restore
         .with_quarantine(&quarantine)
         .restore(&report.key, &target)
