@@ -125,17 +125,10 @@ pub enum Error {
         database: String,
     },
 
-    /// An error from SQLite.
-    #[error("SQLite error while {context}: {source}")]
-    Sqlite {
-        /// What the data layer was doing.
-        context: String,
-        /// SQLite's error.
-        #[source]
-        source: rusqlite::Error,
-    },
-
-    /// Any other backend error (e.g. PostgreSQL), with what was being done.
+    /// An error of a backend (SQLite, PostgreSQL), with what was being
+    /// done; `backend` names which. The source is the driver's error (a
+    /// `rusqlite::Error` or a `tokio_postgres::Error` underneath), kept out
+    /// of this type so that the drivers are not part of gludb's API.
     #[error("{backend} error while {context}: {source}")]
     Backend {
         /// The backend's name.
@@ -185,9 +178,10 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn sqlite(context: impl Into<String>, source: rusqlite::Error) -> Self {
-        Error::Sqlite {
+        Error::Backend {
+            backend: "SQLite",
             context: context.into(),
-            source,
+            source: Box::new(source),
         }
     }
 }
