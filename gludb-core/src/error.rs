@@ -126,6 +126,7 @@ pub enum Error {
     },
 
     /// An error from SQLite.
+    #[cfg(feature = "sqlite")]
     #[error("SQLite error while {context}: {source}")]
     Sqlite {
         /// What the data layer was doing.
@@ -184,6 +185,7 @@ pub enum Error {
 }
 
 impl Error {
+    #[cfg(feature = "sqlite")]
     pub(crate) fn sqlite(context: impl Into<String>, source: rusqlite::Error) -> Self {
         Error::Sqlite {
             context: context.into(),

@@ -11,9 +11,11 @@ mod databases;
 mod error;
 pub mod mro;
 pub mod names;
+#[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod record;
 pub mod registry;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
 mod storable;
 mod type_info;

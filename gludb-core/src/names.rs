@@ -40,6 +40,10 @@ pub fn validate_identifier(kind: &'static str, name: &str) -> Result<()> {
 }
 
 /// Quotes an identifier that [`validate_identifier`] accepted.
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres")),
+    allow(dead_code, reason = "only the backends quote")
+)]
 pub(crate) fn quote(name: &str) -> String {
     // Validated names contain no `"`, so this quoting is exact; quoting keeps
     // the original's mixed-case table names (e.g. `SimpleTest`) as they are.
