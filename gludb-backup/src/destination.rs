@@ -251,6 +251,10 @@ impl Destination {
     /// to `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`; region, endpoint
     /// (`AWS_ENDPOINT`), `AWS_ALLOW_HTTP` and the rest come from the `AWS_*`
     /// environment as `object_store` reads it.
+    ///
+    /// Needs the `aws` feature: without it, a backup or restore to this
+    /// destination fails with [`BackupError::FeatureNotEnabled`] before
+    /// anything is read or written.
     pub fn s3(access_key: &str, secret_key: &str, bucket: &str) -> Destination {
         Destination {
             target: Target::S3 {

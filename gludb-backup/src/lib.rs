@@ -4,6 +4,11 @@
 //! backup verifiable; restores are all or nothing.
 //!
 //! Use it through the `gludb` crate (`gludb::backup`).
+//!
+//! `file://` and `memory://` destinations are always there; the cloud
+//! stores are Cargo features: `aws` (default: `s3://`, [`Destination::s3`]),
+//! `gcp` (`gs://`) and `azure` (`az://`). A destination whose feature is off
+//! is [`BackupError::FeatureNotEnabled`].
 
 #![warn(missing_docs)]
 
