@@ -29,6 +29,31 @@
 //!
 //! The `#[gludb(...)]` keys (table, indexes on fields or methods, bases)
 //! are documented on the derive, [`Storable`](macro@Storable).
+//!
+//! # Features
+//!
+//! | feature | default | brings |
+//! | --- | --- | --- |
+//! | `sqlite` | yes | [`sqlite::Sqlite`], the embedded backend (rusqlite, SQLite bundled) |
+//! | `postgres` | | `postgres::Postgres`, the PostgreSQL backend (tokio-postgres, deadpool) |
+//! | `aws` | yes | backups to Amazon S3 and S3-compatible servers: `s3://` URLs, [`backup::Backup::new`] / [`backup::Restore::new`] |
+//! | `gcp` | | backups to Google Cloud Storage: `gs://` URLs |
+//! | `azure` | | backups to Azure Blob Storage: `az://`, `abfs[s]://` URLs |
+//!
+//! The derive, the registry, [`Databases`] and backups to `file://` and
+//! `memory://` need no feature. The smallest build for SQLite and local
+//! backups:
+//!
+//! ```toml
+//! gludb = { version = "0.1", default-features = false, features = ["sqlite"] }
+//! ```
+//!
+//! A module whose feature is off is not there (`gludb::postgres` without
+//! `postgres`); a destination whose feature is off is refused with
+//! [`backup::BackupError::FeatureNotEnabled`], which names the feature.
+//! The cloud stores use rustls with the ring crypto provider, which gludb
+//! installs as the process default on its first connection to one unless
+//! the application installed a provider first.
 
 pub use gludb_core::*;
 

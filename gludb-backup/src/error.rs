@@ -28,6 +28,19 @@ pub enum BackupError {
         reason: String,
     },
 
+    /// The destination is a store this build of gludb cannot reach: the
+    /// Cargo feature that brings it is off (`s3://` needs `aws`, `gs://`
+    /// needs `gcp`, `az://` needs `azure`). Nothing was read or written.
+    #[error(
+        "the backup destination {destination} needs gludb's `{feature}` feature, which this build does not have: enable it in Cargo.toml (gludb = {{ version = \"...\", features = [\"{feature}\"] }})"
+    )]
+    FeatureNotEnabled {
+        /// The destination, without credentials.
+        destination: String,
+        /// The Cargo feature to enable: `aws`, `gcp` or `azure`.
+        feature: &'static str,
+    },
+
     /// `run_backup` was called with no classes selected.
     #[error("nothing to back up: select classes with `add_class` or `add_package` first")]
     NothingSelected,

@@ -14,6 +14,11 @@
 //! store/    where backups live: destinations, the connected store, listing,
 //!           retention, uploads, orphans
 //! ```
+//!
+//! `file://` and `memory://` destinations are always there; the cloud
+//! stores are Cargo features: `aws` (default: `s3://`, [`Destination::s3`]),
+//! `gcp` (`gs://`) and `azure` (`az://`). A destination whose feature is off
+//! is [`BackupError::FeatureNotEnabled`].
 
 #![warn(missing_docs)]
 

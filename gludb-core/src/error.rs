@@ -177,6 +177,7 @@ pub enum Error {
 }
 
 impl Error {
+    #[cfg(feature = "sqlite")]
     pub(crate) fn sqlite(context: impl Into<String>, source: rusqlite::Error) -> Self {
         Error::Backend {
             backend: "SQLite",

@@ -3,6 +3,9 @@
 //!
 //! Applications use it through the `gludb` crate, which re-exports this one
 //! together with `#[derive(Storable)]` and the backups.
+//!
+//! Each backend is a Cargo feature: `sqlite` (default) for the `sqlite`
+//! module, `postgres` for the `postgres` module.
 
 #![warn(missing_docs)]
 
@@ -11,9 +14,11 @@ mod databases;
 mod error;
 pub mod mro;
 pub mod names;
+#[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod record;
 pub mod registry;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
 mod storable;
 mod type_info;

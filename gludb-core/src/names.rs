@@ -229,6 +229,10 @@ fn invalid(kind: &'static str, name: &str, problem: NameProblem) -> Error {
 
 /// Quotes a name for SQL: a [`TableName`], an [`IndexName`], or a name
 /// built from them or found in a catalog that equals one up to case.
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres")),
+    allow(dead_code, reason = "only the backends quote")
+)]
 pub(crate) fn quote(name: &str) -> String {
     // Such names contain no `"`, so this quoting is exact; quoting keeps the
     // original's mixed-case table names (e.g. `SimpleTest`) as they are.

@@ -45,6 +45,8 @@ fn store_with_options(
     server: &S3Server,
     client: Client,
 ) -> Arc<dyn ObjectStore> {
+    // rustls without a built-in provider in a workspace build: use ring's.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut builder = AmazonS3Builder::new()
         .with_bucket_name(server.bucket())
         .with_client_options(ClientOptions::new().with_timeout(client.timeout))

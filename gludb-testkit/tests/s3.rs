@@ -23,6 +23,8 @@ const SECRET: &str = "testkit-secret-0123456789";
 const BUCKET: &str = "gludb-test";
 
 fn store(server: &S3Server, secret: &str) -> Arc<dyn ObjectStore> {
+    // rustls without a built-in provider in a workspace build: use ring's.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut builder = AmazonS3Builder::new().with_bucket_name(server.bucket());
     for (key, value) in server.object_store_options() {
         let key: AmazonS3ConfigKey = key.parse().unwrap();

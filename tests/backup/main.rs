@@ -238,6 +238,7 @@ async fn large_backup_goes_multipart_and_completes() {
     );
     assert!(server.orphaned_parts().is_empty());
     // S3 gives a multipart object an ETag ending in `-<parts>`.
+    install_crypto_provider();
     let store = object_store::aws::AmazonS3Builder::new()
         .with_bucket_name(BUCKET)
         .with_access_key_id(ACCESS_KEY)

@@ -97,6 +97,13 @@ pub async fn save_blobs(dbs: &gludb::Databases, count: u64) {
     }
 }
 
+/// A test that builds an object_store S3 client of its own needs a rustls
+/// crypto provider first: gludb installs ring's only when it connects to a
+/// store itself (its rustls has no provider built in).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 pub fn s3_server() -> S3Server {
     S3Server::start(ACCESS_KEY, SECRET_KEY, BUCKET).expect("start the S3 server")
 }

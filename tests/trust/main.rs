@@ -452,6 +452,7 @@ async fn a_panic_or_a_cancel_aborts_the_upload_and_is_recorded() {
 async fn orphan_tools_find_and_clean_only_backup_leftovers() {
     use object_store::{ObjectStoreExt, aws::AmazonS3Builder, path::Path as StorePath};
     let server = s3_server();
+    install_crypto_provider();
     let store = AmazonS3Builder::new()
         .with_bucket_name(server.bucket())
         .with_endpoint(server.endpoint())

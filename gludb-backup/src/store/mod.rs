@@ -23,11 +23,11 @@ use std::{fmt, sync::Arc, time::Duration};
 use object_store::{ObjectStore, path::Path};
 
 pub use destination::Destination;
-pub(crate) use destination::{Connected, S3Access, StoreKind};
+#[cfg(feature = "aws")]
+pub(crate) use destination::S3Access;
+pub(crate) use destination::{Connected, StoreKind};
 pub use listing::BackupListing;
-pub(crate) use listing::{
-    BackupBytes, SetFilter, archive_error, key_path, list_backups, open_backup,
-};
+pub(crate) use listing::{BackupBytes, SetFilter, archive_error, list_backups, open_backup};
 pub use orphans::{Orphan, OrphanKind, OrphanReport};
 pub(crate) use retention::prune;
 pub use retention::{PruneReport, Retention};

@@ -15,19 +15,27 @@
 //! to abort. (S3 can also do this by itself: an
 //! `AbortIncompleteMultipartUpload` lifecycle rule on the bucket.)
 
-use std::{path::PathBuf, str::FromStr, time::Duration};
+use std::{path::PathBuf, time::Duration};
 
-use object_store::{
-    ClientConfigKey, ClientOptions,
-    aws::AwsAuthorizer,
-    client::{HttpConnector, HttpRequestBody, ReqwestConnector},
-    multipart::MultipartStore,
-};
-use serde::{Deserialize, Serialize};
-use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+use serde::Serialize;
+use time::OffsetDateTime;
 
-use super::{Connected, S3Access, StoreKind, key_path};
+use super::{Connected, StoreKind};
 use crate::{BackupError, Result, archive::BackupKey, backup::set};
+// S3 multipart uploads: only with the `aws` feature.
+#[cfg(feature = "aws")]
+use {
+    super::{S3Access, listing::key_path},
+    object_store::{
+        ClientConfigKey, ClientOptions,
+        aws::AwsAuthorizer,
+        client::{HttpConnector, HttpRequestBody, ReqwestConnector},
+        multipart::MultipartStore,
+    },
+    serde::Deserialize,
+    std::str::FromStr,
+    time::format_description::well_known::Rfc3339,
+};
 
 /// What an interrupted backup left behind.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -71,6 +79,7 @@ pub struct OrphanReport {
 /// The orphans under the destination's prefix, oldest first.
 pub(crate) async fn find(connected: &Connected) -> Result<Vec<Orphan>> {
     let mut found = match &connected.kind {
+        #[cfg(feature = "aws")]
         StoreKind::S3(access) => multipart_uploads(connected, access).await?,
         StoreKind::Local(dir) => staging_files(connected, dir)?,
         // A memory store has nothing half-written that outlives its writer.
@@ -101,6 +110,7 @@ pub(crate) async fn clean(connected: &Connected, older_than: Duration) -> Result
             continue;
         }
         match (&orphan.kind, &connected.kind) {
+            #[cfg(feature = "aws")]
             (OrphanKind::MultipartUpload { upload_id }, StoreKind::S3(access)) => {
                 access
                     .store
@@ -182,6 +192,7 @@ fn staging_files(connected: &Connected, dir: &std::path::Path) -> Result<Vec<Orp
 }
 
 /// `ListMultipartUploadsResult`, as far as we read it.
+#[cfg(feature = "aws")]
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct UploadListing {
@@ -195,6 +206,7 @@ struct UploadListing {
     uploads: Vec<UploadEntry>,
 }
 
+#[cfg(feature = "aws")]
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct UploadEntry {
@@ -205,6 +217,7 @@ struct UploadEntry {
 }
 
 /// Every open multipart upload named like a backup under the prefix.
+#[cfg(feature = "aws")]
 async fn multipart_uploads(connected: &Connected, access: &S3Access) -> Result<Vec<Orphan>> {
     let prefix = match connected.prefix.as_ref() {
         "" => String::new(),
@@ -236,6 +249,7 @@ async fn multipart_uploads(connected: &Connected, access: &S3Access) -> Result<V
 /// creation was answered but whose answer was lost (the client retried and
 /// used another) is invisible to the run otherwise. Returns how many were
 /// aborted. Only S3 has such uploads.
+#[cfg(feature = "aws")]
 pub(crate) async fn abort_uploads_of(connected: &Connected, key: &str) -> Result<usize> {
     let StoreKind::S3(access) = &connected.kind else {
         return Ok(0);
@@ -261,7 +275,14 @@ pub(crate) async fn abort_uploads_of(connected: &Connected, key: &str) -> Result
     Ok(aborted)
 }
 
+/// Without the `aws` feature no store has multipart uploads to abort.
+#[cfg(not(feature = "aws"))]
+pub(crate) async fn abort_uploads_of(_connected: &Connected, _key: &str) -> Result<usize> {
+    Ok(0)
+}
+
 /// `ListMultipartUploads` under `prefix`, every page.
+#[cfg(feature = "aws")]
 async fn list_uploads(
     connected: &Connected,
     access: &S3Access,
@@ -345,6 +366,7 @@ async fn list_uploads(
     }
 }
 
+#[cfg(feature = "aws")]
 fn generic_error(message: String) -> object_store::Error {
     object_store::Error::Generic {
         store: "S3",
