@@ -1,0 +1,4 @@
+#[derive(gludb::Storable, serde::Deserialize)]
+#[gludb(table = "T")]
+struct T { id: String }
+fn main() {}

@@ -1,0 +1,4 @@
+#[derive(gludb::Storable)]
+#[gludb(table = "T")]
+struct T { id: String }
+fn main() {}
