@@ -5,9 +5,11 @@
 //! - the data layer, the backup and the store are values in the state
 //!   (`Databases`, `Backup`, `BackupStore` are cheap to clone);
 //! - errors become HTTP statuses in one place (`ApiError`);
-//! - a scheduled backup runs through `start_if_due`, so the service keeps a
-//!   handle and, on shutdown, cancels a run in progress and waits for it (its
-//!   upload is aborted and its history says why) before the process exits.
+//! - every backup, scheduled (`start_if_due`) or asked for over HTTP
+//!   (`start`), runs under one `Runs` tracker, so on shutdown each run in
+//!   progress is cancelled and waited for (its upload is aborted and its
+//!   history says why) before the process exits — even one whose HTTP client
+//!   has gone away.
 //!
 //! ```text
 //! cargo run --example axum_service                 # http://127.0.0.1:3000
@@ -32,11 +34,15 @@ use axum::{
 };
 use gludb::{
     Databases, Storable,
-    backup::{Backup, BackupError, BackupListing, BackupStore, Restore, RestoreMode},
+    backup::{
+        Backup, BackupError, BackupListing, BackupReport, BackupStore, Restore, RestoreMode,
+        RunningBackup,
+    },
     sqlite::Sqlite,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
+use tokio_util::task::TaskTracker;
 
 /// What the service stores.
 #[derive(Storable, Serialize, Deserialize, Clone)]
@@ -52,6 +58,41 @@ struct AppState {
     dbs: Databases,
     store: BackupStore,
     backup: Backup,
+    runs: Runs,
+}
+
+/// The backups in progress. A run's handle lives on a tracked task, not in
+/// the request: a client that hangs up does not orphan the run, and
+/// shutdown cancels every run and waits for each to finish cleanly.
+#[derive(Clone)]
+struct Runs {
+    tracker: TaskTracker,
+    stop: watch::Receiver<bool>,
+}
+
+impl Runs {
+    /// Drives `running` to its end, or cancels it when shutdown begins.
+    async fn track(&self, mut running: RunningBackup) -> Result<BackupReport, BackupError> {
+        let mut stop = self.stop.clone();
+        let task = self.tracker.spawn(async move {
+            tokio::select! {
+                outcome = &mut running => outcome,
+                _ = stopping(&mut stop) => {
+                    running.cancel();
+                    running.wait().await
+                }
+            }
+        });
+        // The run is on its own task: a panic there is reported, not resumed.
+        task.await.unwrap_or(Err(BackupError::Cancelled))
+    }
+
+    /// Cancels every run in progress and waits for all of them.
+    async fn shut_down(&self, stop: &watch::Sender<bool>) {
+        let _ = stop.send(true);
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
 }
 
 /// Every error a handler can return, as an HTTP answer with a JSON body.
@@ -62,6 +103,10 @@ struct ApiError {
 
 impl From<BackupError> for ApiError {
     fn from(error: BackupError) -> Self {
+        let error = match error {
+            BackupError::Database(e) => return e.into(),
+            other => other,
+        };
         let status = match &error {
             BackupError::NotFound { .. } => StatusCode::NOT_FOUND,
             BackupError::AlreadyRunning { .. } => StatusCode::CONFLICT,
@@ -73,8 +118,18 @@ impl From<BackupError> for ApiError {
             BackupError::InvalidOption { .. }
             | BackupError::InvalidSetName { .. }
             | BackupError::NothingSelected => StatusCode::BAD_REQUEST,
+            // The data changed under the backup: the operator must look.
+            BackupError::MissingTable { .. } | BackupError::TableGone { .. } => {
+                StatusCode::CONFLICT
+            }
             BackupError::AccessDenied { .. } | BackupError::Store { .. } => StatusCode::BAD_GATEWAY,
-            BackupError::Cancelled => StatusCode::SERVICE_UNAVAILABLE,
+            // Worth retrying later.
+            BackupError::Cancelled | BackupError::SnapshotMismatch { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            BackupError::Unsupported { .. } | BackupError::FeatureNotEnabled { .. } => {
+                StatusCode::NOT_IMPLEMENTED
+            }
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError {
@@ -86,8 +141,16 @@ impl From<BackupError> for ApiError {
 
 impl From<gludb::Error> for ApiError {
     fn from(error: gludb::Error) -> Self {
+        let status = match &error {
+            gludb::Error::Closed { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            gludb::Error::Decode { .. } | gludb::Error::Encode { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            gludb::Error::TableNotEmpty { .. } => StatusCode::CONFLICT,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
         ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
+            status,
             message: error.to_string(),
         }
     }
@@ -112,7 +175,7 @@ async fn list_backups(State(app): State<AppState>) -> ApiResult<Vec<BackupListin
 }
 
 async fn back_up_now(State(app): State<AppState>) -> ApiResult<serde_json::Value> {
-    let report = app.backup.start(&app.dbs)?.wait().await?;
+    let report = app.runs.track(app.backup.start(&app.dbs)?).await?;
     Ok(Json(serde_json::to_value(report).unwrap_or_default()))
 }
 
@@ -144,16 +207,22 @@ fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Runs the backup whenever it is due, until `stop` says so; a run in
-/// progress at that moment is cancelled and waited for.
-async fn schedule(app: AppState, every: Duration, mut stop: watch::Receiver<bool>) {
+/// Resolves once shutdown has begun (or the sender is gone).
+async fn stopping(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopping| *stopping).await;
+}
+
+/// Runs the backup whenever it is due, until shutdown begins (the run in
+/// progress then is cancelled by `Runs`).
+async fn schedule(app: AppState, every: Duration) {
+    let mut stop = app.runs.stop.clone();
     let mut tick = tokio::time::interval(every);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = stop.changed() => return,
+            _ = stopping(&mut stop) => return,
         }
-        let mut running = match app.backup.start_if_due(&app.dbs, every).await {
+        let running = match app.backup.start_if_due(&app.dbs, every).await {
             Ok(Some(running)) => running,
             Ok(None) => continue,
             Err(e) => {
@@ -161,16 +230,9 @@ async fn schedule(app: AppState, every: Duration, mut stop: watch::Receiver<bool
                 continue;
             }
         };
-        tokio::select! {
-            outcome = &mut running => match outcome {
-                Ok(report) => eprintln!("scheduled backup: {}", report.key),
-                Err(e) => eprintln!("scheduled backup failed: {e}"),
-            },
-            _ = stop.changed() => {
-                running.cancel();
-                let _ = running.wait().await;
-                return;
-            }
+        match app.runs.track(running).await {
+            Ok(report) => eprintln!("scheduled backup: {}", report.key),
+            Err(e) => eprintln!("scheduled backup failed: {e}"),
         }
     }
 }
@@ -178,7 +240,8 @@ async fn schedule(app: AppState, every: Duration, mut stop: watch::Receiver<bool
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let self_check = std::env::args().any(|a| a == "--self-check");
-    let state = app_state().await?;
+    let (stop, stopping) = watch::channel(false);
+    let state = app_state(stopping).await?;
     if self_check {
         return check(router(state)).await;
     }
@@ -186,8 +249,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok()
         .and_then(|s| s.parse().ok())
         .map_or(Duration::from_secs(3600), Duration::from_secs);
-    let (stop, stopped) = watch::channel(false);
-    let scheduler = tokio::spawn(schedule(state.clone(), every, stopped));
+    let scheduler = tokio::spawn(schedule(state.clone(), every));
+    let runs = state.runs.clone();
     let listen = std::env::var("GLUDB_LISTEN").unwrap_or_else(|_| "127.0.0.1:3000".into());
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     eprintln!("listening on http://{}", listener.local_addr()?);
@@ -196,13 +259,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;
-    // Requests are done: stop the schedule, cancelling a backup in progress.
-    let _ = stop.send(true);
+    // Requests are answered: cancel every backup in progress (scheduled or
+    // asked for by a client that has since gone) and wait for each.
+    runs.shut_down(&stop).await;
     scheduler.await?;
     Ok(())
 }
 
-async fn app_state() -> Result<AppState, Box<dyn std::error::Error>> {
+async fn app_state(stop: watch::Receiver<bool>) -> Result<AppState, Box<dyn std::error::Error>> {
     let path = std::env::var_os("GLUDB_DEMO_DB")
         .map_or_else(|| PathBuf::from("gludb-service.sqlite"), PathBuf::from);
     let url = match std::env::var("GLUDB_BACKUP_URL") {
@@ -216,7 +280,16 @@ async fn app_state() -> Result<AppState, Box<dyn std::error::Error>> {
     Note::ensure_table(&dbs).await?;
     let store = BackupStore::from_url(&url)?;
     let backup = Backup::on(&store).with_name("service").with_class::<Note>();
-    Ok(AppState { dbs, store, backup })
+    let runs = Runs {
+        tracker: TaskTracker::new(),
+        stop,
+    };
+    Ok(AppState {
+        dbs,
+        store,
+        backup,
+        runs,
+    })
 }
 
 /// `--self-check`: the routes once, in process, on a fresh database and

@@ -14,4 +14,6 @@ cargo test -p gludb-backup --lib --no-default-features
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 GLUDB_DEMO_DB="$scratch/service.sqlite" GLUDB_BACKUP_URL="file://$scratch/backups" \
-    cargo run --quiet --example axum_service -- --self-check
+    cargo run --quiet --all-features --example axum_service -- --self-check
+# Shutdown with a backup in progress whose HTTP client has gone.
+bash scripts/axum_shutdown_check.sh "${CARGO_TARGET_DIR:-target}/debug/examples/axum_service"

@@ -86,6 +86,16 @@ impl Databases {
                 reason: problem.reason(),
             });
         }
+        // SQLite and PostgreSQL (as gludb finds tables) ignore the case of
+        // names: `Acme` and `acme` would be one set of tables, so tenants
+        // told apart by case would share records.
+        if prefix.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(Error::InvalidName {
+                kind: "table prefix",
+                name: prefix,
+                reason: "it must be lower case: SQL names ignore case, so prefixes that differ only in case would name the same tables",
+            });
+        }
         self.prefix = Some(prefix);
         Ok(self)
     }

@@ -12,7 +12,7 @@
 use crate::ast::{Field, Input};
 use quote::quote;
 use syn::ext::IdentExt;
-use syn::{Error, Ident, Type};
+use syn::{Error, Ident, Type, spanned::Spanned};
 
 /// The keys besides `id` that gludb writes into every record itself (see
 /// `encode` in gludb-core's `record.rs`), overwriting a field's value.
@@ -141,7 +141,7 @@ fn check_reserved_keys(fields: &[Field], errors: &mut Errors) {
 ///
 /// Only the spelling can be checked here; the generated `&self.id` as `&str`
 /// catches a type alias to something else.
-fn is_string(ty: &Type) -> bool {
+pub(crate) fn is_string(ty: &Type) -> bool {
     match ty {
         Type::Path(path) if path.qself.is_none() => path
             .path
@@ -207,10 +207,36 @@ fn check_indexes(input: &Input, errors: &mut Errors) {
                 index.span(),
                 format!("duplicate index `{name}`{same}; each index is listed once"),
             ));
+        } else if name == "index" {
+            // The generated `find_by_index` would hide the string-keyed
+            // `Storable::find_by_index` every type has.
+            errors.push(Error::new(
+                index.span(),
+                "`index` cannot be an index name: its finder `find_by_index` would hide \
+                 `Storable::find_by_index(dbs, name, value)`; give the index another name",
+            ));
         } else {
+            if let Some(field) = input.field(index).filter(|f| is_option(f.ty)) {
+                // `Option` has no `to_string`: say what to do instead of
+                // letting the generated code fail on a trait bound.
+                errors.push(Error::new(
+                    field.ty.span(),
+                    format!(
+                        "index `{name}` is an `Option`, which has no single value to index; \
+                         index a method instead, e.g. `fn {name}_or_empty(&self) -> String`"
+                    ),
+                ));
+            }
             seen.push(name);
         }
     }
+}
+
+/// Whether `ty` is spelt `Option<..>` (or a path ending in it).
+pub(crate) fn is_option(ty: &Type) -> bool {
+    matches!(ty, Type::Path(path)
+        if path.qself.is_none()
+            && path.path.segments.last().is_some_and(|last| last.ident == "Option"))
 }
 
 #[cfg(test)]

@@ -135,7 +135,7 @@ impl BackupHistory {
 
     /// When the run ended (its start, for records written before ends
     /// were recorded).
-    fn ended(&self) -> Option<time::OffsetDateTime> {
+    pub(crate) fn ended(&self) -> Option<time::OffsetDateTime> {
         gludb_core::record::parse_timestamp(self.finished.as_deref().unwrap_or(&self.timestamp))
     }
 

@@ -324,8 +324,9 @@ impl Backup {
     }
 
     /// Runs the backup unless its set completed a run less than
-    /// `min_interval` ago (measured from the end of that run), or a run of
-    /// the set is in progress in this process. Reads the `BackupHistory`
+    /// `min_interval` ago (measured from the end of that run) whose archive
+    /// is still in the store, or a run of the set is in progress in this
+    /// process. Reads the `BackupHistory`
     /// records, so a restarted service keeps its schedule: a service can
     /// call this on every tick. `Ok(None)` when it was not due.
     pub async fn run_if_due(
@@ -353,9 +354,19 @@ impl Backup {
             tracing::debug!(set = %set_name, "backup not due: a run is in progress");
             return Ok(None);
         }
-        if let Some(last) = self.last_completed(dbs).await? {
-            let since = OffsetDateTime::now_utc() - last;
-            if since < min_interval {
+        let last = BackupHistory::last_completed_run(
+            dbs,
+            &set_name,
+            &store.connected().identity,
+            id.selection(),
+        )
+        .await?;
+        if let Some((ended, key)) = last.and_then(|run| Some((run.ended()?, run.key))) {
+            let since = OffsetDateTime::now_utc() - ended;
+            // The history is only a claim: a recent run whose archive is no
+            // longer in the store (deleted, or a new store that describes
+            // itself as the old one did) protects nothing, so run now.
+            if since < min_interval && self.archive_still_there(&store, &key).await {
                 tracing::debug!(set = %set_name, %since, "backup not due yet");
                 return Ok(None);
             }
@@ -365,6 +376,27 @@ impl Backup {
             // Another task started the set between the check and now.
             Err(BackupError::AlreadyRunning { .. }) => Ok(None),
             Err(e) => Err(e),
+        }
+    }
+
+    /// Whether the archive of the set's last completed run is still in the
+    /// store. A store that cannot be asked right now is given the benefit
+    /// of the doubt (the history says the archive is there; a run would
+    /// fail on the same store anyway).
+    async fn archive_still_there(&self, store: &BackupStore, key: &str) -> bool {
+        match store.stat(key).await {
+            Ok(_) => true,
+            Err(BackupError::NotFound { .. }) => {
+                tracing::info!(
+                    key,
+                    "the last completed backup is no longer in the store: running now"
+                );
+                false
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, key, "could not check the last backup is still in the store");
+                true
+            }
         }
     }
 

@@ -174,9 +174,10 @@ impl fmt::Display for Destination {
 /// A URL without user, password or query string (signatures live there).
 fn without_credentials(url: &Url) -> String {
     let mut url = url.clone();
-    // Both fail only for URLs that cannot have credentials at all.
+    // Fails only for URLs that cannot have credentials at all. The user
+    // name stays: it is no secret (an access key id), and some stores keep
+    // more in it (`abfss://<container>@<account>`).
     let _ = url.set_password(None);
-    let _ = url.set_username("");
     url.set_query(None);
     url.set_fragment(None);
     url.to_string()
@@ -293,6 +294,15 @@ impl Destination {
             destination: redact_url(url),
             reason: e.to_string(),
         })?;
+        // `s3:/key:secret@bucket` (one slash) parses with everything in the
+        // path: shown, it would show the secret. A store URL has a host.
+        let local = matches!(parsed.scheme(), "file" | "memory");
+        if !local && parsed.host_str().is_none_or(str::is_empty) {
+            return Err(BackupError::InvalidDestination {
+                destination: redact_url(url),
+                reason: "it names no bucket or host (is a `/` missing after the scheme?)".into(),
+            });
+        }
         let destination = Destination {
             target: Target::Url(parsed),
             options: Vec::new(),
@@ -361,8 +371,14 @@ impl Destination {
         let description = self.to_string();
         match &self.target {
             Target::S3 { .. } => self.connect_s3(),
+            // Every form of S3 URL (`s3://`, `https://…amazonaws.com/…`)
+            // goes through the S3 client: credentials checked, options
+            // validated, orphan tools available.
+            Target::Url(_) if self.target.cloud() == Some(Cloud::Aws) => self.connect_s3(),
             Target::Url(url) => match url.scheme() {
-                "s3" | "s3a" => self.connect_s3(),
+                "http" | "https" if self.target.cloud().is_none() => Err(self.invalid(
+                    "plain HTTP(S) stores are not supported: for an S3-compatible server use `s3://bucket` with `with_endpoint`",
+                )),
                 "file" => {
                     let dir = url
                         .to_file_path()
@@ -476,16 +492,21 @@ impl Destination {
                 self.build_s3(builder, Path::from(prefix.as_str()), bucket.clone())
             }
             Target::Url(url) => {
+                // `s3://bucket/p`, `https://s3.<region>.amazonaws.com/bucket/p`,
+                // `https://bucket.s3.amazonaws.com/p`: object_store reads the
+                // bucket (and region) from each form.
                 let builder =
                     self.s3_builder(AmazonS3Builder::from_env().with_url(url.as_str()))?;
-                let bucket = url.host_str().unwrap_or_default().to_owned();
+                let bucket = builder
+                    .get_config_value(&AmazonS3ConfigKey::Bucket)
+                    .unwrap_or_default();
                 if bucket.is_empty() {
                     return Err(BackupError::MissingCredential {
                         what: "bucket name",
                         env: "the s3://bucket URL",
                     });
                 }
-                let prefix = Path::from_url_path(url.path())
+                let (_, prefix) = ObjectStoreScheme::parse(url)
                     .map_err(|e| self.invalid(&format!("the prefix is not a valid path: {e}")))?;
                 self.build_s3(builder, prefix, bucket)
             }

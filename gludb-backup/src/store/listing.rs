@@ -88,7 +88,7 @@ pub(crate) async fn stat(connected: &Connected, key: &str) -> Result<BackupListi
         key: key.to_owned(),
     };
     let parsed = BackupKey::parse(key).ok_or_else(not_found)?;
-    let path = key_path(key);
+    let path = own_key(connected, key)?;
     let meta = once_more(|| connected.store.head(&path))
         .await
         .map_err(|e| match e {
@@ -96,12 +96,32 @@ pub(crate) async fn stat(connected: &Connected, key: &str) -> Result<BackupListi
             other => BackupError::store(&connected.description, &format!("reading {key}"), other),
         })?;
     Ok(BackupListing {
-        key: key.to_owned(),
+        key: path.to_string(),
         set: parsed.set().to_string(),
         selection: parsed.selection().map(str::to_owned),
         time: parsed.time(),
         size: meta.size,
     })
+}
+
+/// The store path of a backup of this destination: a key as listed
+/// (`<prefix>/<name>`), or a bare name (joined to the prefix). A key under
+/// another prefix belongs to another destination (another application's,
+/// maybe): for this one, there is no such backup.
+pub(crate) fn own_key(connected: &Connected, key: &str) -> Result<object_store::path::Path> {
+    let prefix = connected.prefix.as_ref();
+    let path = match key.rsplit_once('/') {
+        Some((parent, _)) if parent == prefix => key_path(key),
+        None if prefix.is_empty() => key_path(key),
+        None => key_path(&format!("{prefix}/{key}")),
+        Some(_) => {
+            return Err(BackupError::NotFound {
+                destination: connected.description.clone(),
+                key: key.to_owned(),
+            });
+        }
+    };
+    Ok(path)
 }
 
 /// The store path of a key as listed or reported: its text is the path's
@@ -122,7 +142,7 @@ pub(crate) async fn open_backup(
     key: &str,
     limits: Limits,
 ) -> Result<ArchiveReader<BackupBytes>> {
-    let path = key_path(key);
+    let path = own_key(connected, key)?;
     let found = connected.store.get(&path).await.map_err(|e| match e {
         object_store::Error::NotFound { .. } => BackupError::NotFound {
             destination: connected.description.clone(),

@@ -77,7 +77,10 @@ impl BackupStore {
 
     /// Backups in a store the service already configured, under `prefix`
     /// (`""` for none). Finding orphaned uploads is not available through
-    /// a store of unknown kind.
+    /// a store of unknown kind. The store is known by what its `Display`
+    /// says (its kind, bucket or directory) and the prefix: a handle made
+    /// again after a restart is the same store for schedules and backup
+    /// sets, and two stores that print the same are one.
     pub fn from_object_store(store: Arc<dyn ObjectStore>, prefix: &str) -> BackupStore {
         let prefix = Path::from(prefix.trim_matches('/'));
         let description = if prefix.as_ref().is_empty() {
@@ -85,9 +88,10 @@ impl BackupStore {
         } else {
             format!("{store}/{prefix}")
         };
-        // The service's own store: told apart from others by its
-        // description and by the handle itself.
-        let identity = format!("{description} ({:p})", Arc::as_ptr(&store));
+        // Told apart from other stores by what it says it is, which a
+        // restarted service's new handle says too (its schedule and its
+        // sets' history must carry over).
+        let identity = format!("object_store {description}");
         BackupStore {
             connected: Arc::new(Connected {
                 store,

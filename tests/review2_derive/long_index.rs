@@ -1,4 +1,0 @@
-#[derive(gludb::Storable, serde::Serialize, serde::Deserialize)]
-#[gludb(table = "T", indexes(a234567890123456789012345678901234567890123456789012345678901234))]
-struct T { id: String, a234567890123456789012345678901234567890123456789012345678901234: String }
-fn main() {}

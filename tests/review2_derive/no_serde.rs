@@ -1,4 +1,0 @@
-#[derive(gludb::Storable)]
-#[gludb(table = "T")]
-struct T { id: String }
-fn main() {}
