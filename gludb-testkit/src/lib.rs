@@ -12,21 +12,31 @@
 //! * `conformance` (feature `conformance`): the conformance suite of
 //!   `gludb_core::Backend`, for any backend to run on itself.
 //!
+//! The servers are the default feature `servers`; a third-party backend
+//! that wants only the conformance suite turns it off.
+//!
 //! Servers listen on `127.0.0.1` on free ports and are stopped (and their
 //! data deleted) when the value that started them is dropped; the cluster
 //! of [`PgCluster::shared`], one per test binary, when the process exits.
 
+#[cfg(feature = "servers")]
 mod accept;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+#[cfg(feature = "servers")]
 pub mod fault;
+#[cfg(feature = "servers")]
 pub mod postgres;
+#[cfg(feature = "servers")]
 pub mod s3;
-#[cfg(target_os = "linux")]
+#[cfg(all(feature = "servers", target_os = "linux"))]
 pub mod tmpfs;
 
+#[cfg(feature = "servers")]
 pub use fault::{Fault, FaultAction, FaultProxy, RequestKind};
+#[cfg(feature = "servers")]
 pub use postgres::PgCluster;
+#[cfg(feature = "servers")]
 pub use s3::S3Server;
-#[cfg(target_os = "linux")]
+#[cfg(all(feature = "servers", target_os = "linux"))]
 pub use tmpfs::TmpfsMount;

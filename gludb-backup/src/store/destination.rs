@@ -171,6 +171,29 @@ impl fmt::Display for Destination {
     }
 }
 
+/// The bucket an S3 URL names, read as `object_store` reads it when the
+/// store is built (its builder only learns the bucket then): the host of
+/// `s3://bucket/p`, the first path segment of path-style
+/// `https://s3.<region>.amazonaws.com/bucket/p` (and of R2), the first label
+/// of virtual-hosted `https://bucket.s3.<region>.amazonaws.com/p`.
+#[cfg(feature = "aws")]
+fn s3_bucket_in_url(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    let first_segment = || {
+        url.path_segments()
+            .and_then(|mut segments| segments.next())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    match url.scheme() {
+        "s3" | "s3a" => host.to_owned(),
+        _ if host.ends_with("r2.cloudflarestorage.com") || host.starts_with("s3.") => {
+            first_segment()
+        }
+        _ => host.split('.').next().unwrap_or_default().to_owned(),
+    }
+}
+
 /// A URL without user, password or query string (signatures live there).
 fn without_credentials(url: &Url) -> String {
     let mut url = url.clone();
@@ -497,9 +520,7 @@ impl Destination {
                 // bucket (and region) from each form.
                 let builder =
                     self.s3_builder(AmazonS3Builder::from_env().with_url(url.as_str()))?;
-                let bucket = builder
-                    .get_config_value(&AmazonS3ConfigKey::Bucket)
-                    .unwrap_or_default();
+                let bucket = s3_bucket_in_url(url);
                 if bucket.is_empty() {
                     return Err(BackupError::MissingCredential {
                         what: "bucket name",
@@ -647,6 +668,24 @@ mod tests {
             "(an invalid s3:// URL)"
         );
         assert_eq!(redact_url("nonsense"), "(an invalid URL)");
+    }
+
+    #[cfg(feature = "aws")]
+    #[test]
+    fn the_bucket_is_read_from_every_form_of_s3_url() {
+        for (url, bucket) in [
+            ("s3://env-bucket/daily", "env-bucket"),
+            ("s3a://b", "b"),
+            (
+                "https://s3.us-east-1.amazonaws.com/gludb-backups/daily",
+                "gludb-backups",
+            ),
+            ("https://s3.dualstack.eu-west-1.amazonaws.com/bk", "bk"),
+            ("https://bk.s3.eu-west-1.amazonaws.com/daily", "bk"),
+            ("https://acct.r2.cloudflarestorage.com/bk/p", "bk"),
+        ] {
+            assert_eq!(s3_bucket_in_url(&Url::parse(url).unwrap()), bucket, "{url}");
+        }
     }
 
     #[cfg(feature = "aws")]
