@@ -162,3 +162,10 @@ pub use gludb_derive::Storable;
 pub mod backup {
     pub use gludb_backup::*;
 }
+
+/// Operators' commands (backup, list, inspect, verify, restore, prune, cat,
+/// orphans) for the service's own binary: `gludb::cli::App::new(&dbs).run()`
+/// (feature `cli`). See the `gludb-cli` crate for the conventions and exit
+/// codes.
+#[cfg(feature = "cli")]
+pub use gludb_cli as cli;

@@ -17,7 +17,7 @@ use std::{
 };
 
 use gludb::{
-    Databases,
+    Databases, Storable,
     backup::{Backup, BackupError, BackupStatus, Restore, Retention},
     sqlite::Sqlite,
 };
@@ -760,4 +760,59 @@ async fn child_process() {
         }
         other => panic!("unknown child job {other:?}"),
     }
+}
+
+/// An in-memory SQLite database has no WAL: a snapshot holding a read
+/// transaction on it blocked every write for the whole backup (the
+/// backup's own `Running` history record waited 10 s, then was lost; an
+/// application's save failed with "database is locked").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_an_in_memory_database_takes_writes_during_its_backup() {
+    let dbs = Databases::new(Sqlite::open_in_memory().await.unwrap());
+    ensure_related_tables(&dbs).await;
+    save_simple_records(&dbs, 50, |i| format!("record {i}")).await;
+    let dir = tempfile::tempdir().unwrap();
+
+    // The first progress report comes with the snapshot open: it waits
+    // there until the test has saved a record.
+    let (snapshot_open, saved) = (
+        Arc::new(Barrier::new(2)),
+        Arc::new(std::sync::Mutex::new(None::<bool>)),
+    );
+    let (open, done) = (Arc::clone(&snapshot_open), Arc::clone(&saved));
+    let waited = Arc::new(AtomicBool::new(false));
+    let first = Arc::clone(&waited);
+    let backup = Backup::from_url(&file_url(dir.path()))
+        .unwrap()
+        .with_class::<SimpleData>()
+        .with_progress(move |_| {
+            if !first.swap(true, Ordering::SeqCst) {
+                open.wait();
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while done.lock().unwrap().is_none() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        });
+    let running = backup.start(&dbs).unwrap();
+    tokio::task::spawn_blocking(move || snapshot_open.wait())
+        .await
+        .unwrap();
+    let save = SimpleData {
+        name: "saved during the backup".into(),
+        ..Default::default()
+    }
+    .save(&dbs)
+    .await;
+    *saved.lock().unwrap() = Some(save.is_ok());
+    assert!(save.is_ok(), "{save:?}");
+
+    let report = running.await.unwrap();
+    assert_eq!(
+        report.classes[0].records, 50,
+        "the snapshot is of one moment"
+    );
+    let history = history(&dbs).await;
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].status, BackupStatus::Completed);
 }

@@ -152,6 +152,16 @@ pub enum BackupError {
     #[error("the backup was cancelled; nothing was left at the destination")]
     Cancelled,
 
+    /// A read of a backup ([`crate::BackupStore::read`]) stopped before the
+    /// end of the archive: its task was ended (the runtime shutting down).
+    #[error(
+        "reading backup {key} stopped before the end of the archive; the records read so far may be incomplete"
+    )]
+    ReadInterrupted {
+        /// The backup's key.
+        key: String,
+    },
+
     /// Code running inside the backup (a progress callback, most likely)
     /// panicked; the upload was aborted.
     #[error("the backup stopped because code inside it panicked: {message}")]

@@ -10,6 +10,7 @@
 //! ```text
 //! backup/   selection → snapshot → (archive) tar → gzip → (store) upload → history
 //! restore/  (store) download → (archive) gunzip → tar → walk → decode → writer
+//! read/     (store) download → (archive) walk → one class's lines → decode → you
 //! archive/  the format both sides share: names, members, manifest, tar, gzip
 //! store/    where backups live: destinations, the connected store, listing,
 //!           retention, uploads, orphans
@@ -25,6 +26,7 @@
 pub mod archive;
 mod backup;
 mod error;
+mod read;
 mod restore;
 mod store;
 
@@ -34,6 +36,7 @@ pub use backup::{
 };
 pub use error::{BackupError, RecordProblem, Result};
 pub use gludb_core::RestoreMode;
+pub use read::{InspectedClass, Inspection, RawRecords, ReadCheck, ReadRequest, Records};
 pub use restore::{ClassCheck, ClassRestore, Restore, RestoreReport, VerifyReport};
 pub use store::{
     BackupListing, BackupStore, Destination, Orphan, OrphanKind, OrphanReport, PruneReport,

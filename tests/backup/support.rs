@@ -290,3 +290,29 @@ pub fn simple_member(
         sha256: sha256_hex(data),
     }
 }
+
+/// What the original Python GLUDB writes: a gzip'd tar with one member per
+/// class and no manifest (three `SimpleData` records, Python's spacing).
+const PYTHON_ORIGINAL_FORMAT: &str = r#"
+import io, json, sys, tarfile
+rows = [
+    {"id": "%032x" % i, "name": "Py%d" % i, "descrip": "made by Python", "age": i,
+     "_create_date": "UTC:2015-06-01T12:00:00.000000", "_last_update": "UTC:2015-06-01T12:00:00.000000"}
+    for i in range(1, 4)
+]
+data = "".join(json.dumps(r) + "\n" for r in rows).encode("utf-8")
+with tarfile.open(sys.argv[1], "w:gz") as tar:
+    info = tarfile.TarInfo("SimpleData--SimpleTest.json")
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+"#;
+
+/// Writes an archive as the original Python GLUDB does (with python3) to `path`.
+pub fn write_python_original(path: &Path) {
+    let made = std::process::Command::new("python3")
+        .args(["-c", PYTHON_ORIGINAL_FORMAT])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(made.success());
+}

@@ -214,30 +214,11 @@ macro_rules! assert_archive_error {
     }};
 }
 
-const PYTHON_ORIGINAL_FORMAT: &str = r#"
-import io, json, sys, tarfile
-rows = [
-    {"id": "%032x" % i, "name": "Py%d" % i, "descrip": "made by Python", "age": i,
-     "_create_date": "UTC:2015-06-01T12:00:00.000000", "_last_update": "UTC:2015-06-01T12:00:00.000000"}
-    for i in range(1, 4)
-]
-data = "".join(json.dumps(r) + "\n" for r in rows).encode("utf-8")
-with tarfile.open(sys.argv[1], "w:gz") as tar:
-    info = tarfile.TarInfo("SimpleData--SimpleTest.json")
-    info.size = len(data)
-    tar.addfile(info, io.BytesIO(data))
-"#;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn archives_of_the_original_python_gludb_verify_and_restore() {
     let dir = tempfile::tempdir().unwrap();
     let key = "Backup_UTC_2015-06-01T12_00_00.000000.tar.gz";
-    let made = std::process::Command::new("python3")
-        .args(["-c", PYTHON_ORIGINAL_FORMAT])
-        .arg(dir.path().join(key))
-        .status()
-        .unwrap();
-    assert!(made.success());
+    write_python_original(&dir.path().join(key));
 
     let restore = local_restore(dir.path());
     assert_eq!(restore.list().await.unwrap()[0].key, key);

@@ -16,6 +16,7 @@ mod key;
 mod manifest;
 pub(crate) mod members;
 mod reader;
+pub(crate) mod walk;
 mod writer;
 
 pub(crate) use key::next_run_time;

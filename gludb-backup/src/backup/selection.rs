@@ -144,6 +144,17 @@ macro_rules! selection_methods {
             self.selection.add_class::<T>(bases)
         }
 
+        /// Adds a type known by its registry entry (found by name with
+        /// `gludb_core::registry::find_by_name`, as operators' tools do),
+        /// with or without its bases; returns how many were newly added.
+        pub fn add_type(
+            &mut self,
+            info: &'static gludb_core::TypeInfo,
+            bases: $crate::Bases,
+        ) -> usize {
+            self.selection.add_type(info, bases)
+        }
+
         /// Adds every registered type in module `package` and below (e.g.
         /// `myapp::model`), with their bases; returns how many were newly
         /// added. See [`Selection::add_package`](crate::Selection::add_package)

@@ -28,11 +28,11 @@ use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 
 mod verify;
-mod walk;
 mod writer;
 
 pub use verify::{ClassCheck, VerifyReport};
 
+use crate::archive::walk::{Visit, Walk};
 use crate::{
     BackupError, BackupStore, Destination, RecordProblem, Result, Selection,
     archive::{
@@ -42,7 +42,6 @@ use crate::{
     store::{BackupBytes, BackupListing, Connected, Place, StoreKind, archive_error, open_backup},
 };
 use verify::verify;
-use walk::{Visit, Walk};
 use writer::{Job, TransactionWriter};
 
 /// Most records written per database round trip...

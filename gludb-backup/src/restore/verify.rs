@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::walk::{Visit, Walk};
+use crate::archive::walk::{Visit, Walk};
 use crate::{
     Result, Selection,
     archive::{
@@ -12,6 +12,14 @@ use crate::{
     },
     store::{Connected, archive_error, open_backup},
 };
+
+/// What every stored record is, whatever its type: checked for members of
+/// types this binary does not register.
+#[derive(serde::Deserialize)]
+struct RecordShape {
+    #[allow(dead_code)] // Read to check that it is there.
+    id: String,
+}
 
 /// Decode problems listed per class before the rest are only counted.
 const MAX_LISTED_PROBLEMS: usize = 20;
@@ -44,9 +52,11 @@ pub struct VerifyReport {
     pub has_manifest: bool,
     /// One entry per class member, in archive order.
     pub classes: Vec<ClassCheck>,
-    /// Members whose records were not checked: names that are not class
-    /// members, and types this binary does not register (or the selection
-    /// leaves out). Their sizes and hashes are still checked.
+    /// Members whose records were not decoded with a type: names that are
+    /// not class members, and types this binary does not register (or the
+    /// selection leaves out). Their sizes and hashes are still checked, and
+    /// the lines of class members are checked to be JSON objects with an
+    /// `id`.
     pub skipped_members: Vec<String>,
     /// Problems of the archive as a whole (corruption, missing members).
     pub problems: Vec<String>,
@@ -124,6 +134,7 @@ async fn check_all(walk: &mut Walk<'_>, report: &mut VerifyReport) -> Result<(),
         let mut failures = 0usize;
         let named_like_class = !matches!(kind, MemberKind::Unknown | MemberKind::Manifest);
         let ambiguous = matches!(kind, MemberKind::Ambiguous(_));
+        let unregistered = matches!(kind, MemberKind::Unregistered);
         let info = match kind {
             MemberKind::Class(info) => Some(info),
             // Decoding with a guessed type would prove nothing: say so, as
@@ -154,11 +165,25 @@ async fn check_all(walk: &mut Walk<'_>, report: &mut VerifyReport) -> Result<(),
                     }
                 }
             }
+            // Without the type, each line is still checked to be what every
+            // stored record is: a JSON object with a string `id`.
+            None if unregistered => {
+                while let Some((number, line)) = member.next_line().await? {
+                    if let Err(e) = serde_json::from_str::<RecordShape>(line) {
+                        failures += 1;
+                        if problems.len() < MAX_LISTED_PROBLEMS {
+                            problems.push(format!(
+                                "line {number} is not a stored record (a JSON object with a string `id`): {e}"
+                            ));
+                        }
+                    }
+                }
+            }
             None => member.skip().await?,
         }
         if failures > problems.len() {
             problems.push(format!(
-                "... {} more records do not decode",
+                "... {} more records are not valid",
                 failures - problems.len()
             ));
         }

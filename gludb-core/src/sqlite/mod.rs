@@ -19,7 +19,10 @@ use std::{
 
 use async_trait::async_trait;
 use futures_util::stream::{self, BoxStream, StreamExt};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{
+    Connection, OpenFlags,
+    backup::{Backup, StepResult},
+};
 
 use crate::{
     Backend, Error, IndexName, RestoreTransaction, Result, Row, Snapshot, StoredRecord, TableName,
@@ -177,6 +180,32 @@ fn file_id(path: &Path) -> Option<(u64, u64)> {
     }
 }
 
+/// Copies the whole of `source` into `copy` in one step of SQLite's online
+/// backup, retrying while a writer holds the source (as long as a busy
+/// connection would wait).
+fn copy_all(source: &Connection, copy: &mut Connection) -> rusqlite::Result<()> {
+    let backup = Backup::new(source, copy)?;
+    let started = std::time::Instant::now();
+    loop {
+        match backup.step(-1)? {
+            StepResult::Done => return Ok(()),
+            // Not with -1 (every page in one step); harmless if it were.
+            StepResult::More => {}
+            _ if started.elapsed() < BUSY_TIMEOUT => {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            _ => {
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                    Some(
+                        "the in-memory database stayed locked while its snapshot was copied".into(),
+                    ),
+                ));
+            }
+        }
+    }
+}
+
 fn open_connection(location: &Location, mode: Mode) -> rusqlite::Result<Connection> {
     let conn = match location {
         Location::File(path) => match mode {
@@ -190,13 +219,27 @@ fn open_connection(location: &Location, mode: Mode) -> rusqlite::Result<Connecti
                     | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )?,
         },
-        Location::Memory(uri) => Connection::open_with_flags(
-            uri,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_URI
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?,
+        Location::Memory(uri) => {
+            let conn = Connection::open_with_flags(
+                uri,
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_CREATE
+                    | OpenFlags::SQLITE_OPEN_URI
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            if let Mode::Snapshot = mode {
+                // An in-memory database has no WAL: a snapshot's open read
+                // transaction would block every write (the application's
+                // saves, the backup's own history record) until the backup
+                // ends. It reads a private copy of one moment instead,
+                // made with SQLite's online backup.
+                let mut copy = Connection::open_in_memory()?;
+                copy_all(&conn, &mut copy)?;
+                copy
+            } else {
+                conn
+            }
+        }
     };
     conn.busy_timeout(BUSY_TIMEOUT)?;
     if let (Location::File(_), Mode::Main) = (location, mode) {

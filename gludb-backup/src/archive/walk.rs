@@ -1,4 +1,4 @@
-//! One walk over an archive, shared by verify and restore: members are
+//! One walk over an archive, shared by verify, restore and reading: members are
 //! classified by name, the manifest is read and must come last, every
 //! member is hashed and counted, and at the end the members are compared
 //! with the manifest (counts, sizes, SHA-256, duplicates) and with the
@@ -46,6 +46,10 @@ pub(crate) struct Summary {
     pub(crate) missing: Option<(Vec<String>, String)>,
     /// The class members the archive holds (`<TypeName>--<table>`).
     pub(crate) classes_held: Vec<String>,
+    /// The manifest, if the archive has a readable one.
+    pub(crate) manifest: Option<Manifest>,
+    /// Every member read, in archive order (the manifest excluded).
+    pub(crate) digests: Vec<MemberDigest>,
 }
 
 pub(crate) struct Walk<'a> {
@@ -176,6 +180,8 @@ impl<'a> Walk<'a> {
             problems: self.problems,
             missing,
             classes_held,
+            manifest: self.manifest,
+            digests,
         })
     }
 }

@@ -1,0 +1,136 @@
+//! What a backup holds, from its manifest (or, for an archive without one,
+//! from reading it): the `inspect` of operators' tools.
+
+use serde::Serialize;
+
+use crate::{
+    BackupListing, BackupStore, Result,
+    archive::{Limits, walk::Walk},
+    store::{archive_error, open_backup},
+};
+
+/// One class member of a backup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InspectedClass {
+    /// `<TypeName>--<table>`.
+    pub name: String,
+    /// The type's name (from the manifest, else from the member name).
+    pub type_name: String,
+    /// The type's module path, when the manifest records it.
+    pub module_path: Option<String>,
+    /// The table it was read from.
+    pub table: String,
+    /// Records (lines).
+    pub records: u64,
+    /// Uncompressed bytes.
+    pub bytes: u64,
+    /// SHA-256 of the member, lowercase hex.
+    pub sha256: String,
+}
+
+/// What [`BackupStore::inspect`] found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Inspection {
+    /// The backup as listed: key, set, time, compressed size.
+    #[serde(flatten)]
+    pub listing: BackupListing,
+    /// Whether the archive has a manifest (those of the original Python
+    /// GLUDB have none; their figures below are measured).
+    pub has_manifest: bool,
+    /// When the manifest says the backup was taken.
+    pub created: Option<String>,
+    /// The program that wrote it (`gludb-backup <version>`), if recorded.
+    pub writer: Option<String>,
+    /// The class members, in archive order.
+    pub classes: Vec<InspectedClass>,
+    /// Members that are not class members.
+    pub other_members: Vec<String>,
+    /// Where the archive disagrees with its manifest, or cannot be read.
+    pub problems: Vec<String>,
+}
+
+impl Inspection {
+    /// Records in the backup, all classes.
+    pub fn total_records(&self) -> u64 {
+        self.classes.iter().map(|c| c.records).sum()
+    }
+}
+
+pub(super) async fn inspect(store: &BackupStore, key: &str, limits: Limits) -> Result<Inspection> {
+    let connected = store.connected();
+    let listing = store.stat(key).await?;
+    let reader = open_backup(connected, key, limits).await?;
+    let mut inspection = Inspection {
+        listing,
+        has_manifest: false,
+        created: None,
+        writer: None,
+        classes: Vec::new(),
+        other_members: Vec::new(),
+        problems: Vec::new(),
+    };
+    let mut walk = Walk::new(reader, limits, None, false);
+    let walked = async {
+        while let Some(mut visit) = walk.next().await? {
+            visit.member.skip().await?;
+            walk.done(visit.member);
+        }
+        walk.finish()
+    }
+    .await;
+    let summary = match walked {
+        Ok(summary) => summary,
+        Err(e) => {
+            // A corrupt stream: say so, as verify does.
+            let error = archive_error(connected, key, e);
+            if !matches!(error, crate::BackupError::Archive { .. }) {
+                return Err(error);
+            }
+            inspection.problems.push(error.to_string());
+            return Ok(inspection);
+        }
+    };
+    inspection.has_manifest = summary.has_manifest;
+    inspection
+        .problems
+        .extend(summary.problems.iter().map(|p| p.error.to_string()));
+    if let Some(manifest) = &summary.manifest {
+        inspection.created = Some(manifest.created.clone());
+        inspection.writer.clone_from(&manifest.writer);
+        inspection.classes = manifest
+            .members
+            .iter()
+            .map(|m| InspectedClass {
+                name: m.class_name().to_owned(),
+                type_name: m.type_name.clone(),
+                module_path: Some(m.module_path.clone()),
+                table: m.table.clone(),
+                records: m.records,
+                bytes: m.bytes,
+                sha256: m.sha256.clone(),
+            })
+            .collect();
+    }
+    for digest in &summary.digests {
+        let class = digest
+            .name
+            .strip_suffix(".json")
+            .and_then(|n| n.split_once("--").map(|parts| (n, parts)));
+        match class {
+            Some((name, (type_name, table))) if summary.manifest.is_none() => {
+                inspection.classes.push(InspectedClass {
+                    name: name.to_owned(),
+                    type_name: type_name.to_owned(),
+                    module_path: None,
+                    table: table.to_owned(),
+                    records: digest.lines,
+                    bytes: digest.bytes,
+                    sha256: digest.sha256.clone(),
+                });
+            }
+            Some(_) => {}
+            None => inspection.other_members.push(digest.name.clone()),
+        }
+    }
+    Ok(inspection)
+}

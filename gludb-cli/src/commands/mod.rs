@@ -1,0 +1,67 @@
+//! What each command does, given the parsed command line and the program
+//! it runs in (a service with its types and databases, or the standalone
+//! binary with neither).
+
+mod backup;
+mod read;
+mod restore;
+mod store;
+
+use gludb_backup::BackupStore;
+use gludb_core::Databases;
+
+use crate::{
+    args::{Command, GlobalOptions},
+    output::{Exit, Failure, Output},
+};
+
+/// What a command runs with.
+pub(crate) struct Context<'a> {
+    pub(crate) dbs: Option<&'a Databases>,
+    pub(crate) options: &'a GlobalOptions,
+    pub(crate) default_destination: Option<&'a str>,
+}
+
+impl Context<'_> {
+    /// The destination, connected (nothing is requested yet).
+    fn store(&self) -> Result<BackupStore, Failure> {
+        let url = self
+            .options
+            .destination
+            .as_deref()
+            .or(self.default_destination)
+            .ok_or_else(|| {
+                Failure::Usage(
+                    "no destination: pass --destination URL or set GLUDB_BACKUP_URL".into(),
+                )
+            })?;
+        Ok(BackupStore::from_url(url)?)
+    }
+
+    /// The service's databases; commands that write need them.
+    fn databases(&self, command: &str) -> Result<&Databases, Failure> {
+        self.dbs.ok_or_else(|| {
+            Failure::Usage(format!(
+                "`{command}` needs the application's types and databases: run it from the service's own binary (gludb::cli), not the standalone `gludb`"
+            ))
+        })
+    }
+}
+
+/// Runs `command`; the exit code says how it ended.
+pub(crate) async fn run(command: Command, context: &Context<'_>, output: &mut Output) -> Exit {
+    let ran = match command {
+        Command::Backup(args) => backup::backup(args, context, output).await,
+        Command::List(args) => store::list(args, context, output).await,
+        Command::Inspect(args) => read::inspect(args, context, output).await,
+        Command::Verify(args) => restore::verify(args, context, output).await,
+        Command::Restore(args) => restore::restore(args, context, output).await,
+        Command::Prune(args) => store::prune(args, context, output).await,
+        Command::Cat(args) => read::cat(args, context, output).await,
+        Command::Orphans(args) => store::orphans(args, context, output).await,
+    };
+    match ran.and_then(|exit| output.flush().map(|()| exit)) {
+        Ok(exit) => exit,
+        Err(failure) => output.fail(failure),
+    }
+}

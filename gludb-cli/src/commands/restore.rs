@@ -1,0 +1,177 @@
+//! `verify` and `restore`: the two commands that check every record.
+
+use gludb_backup::{Restore, RestoreMode, RestoreReport, VerifyReport};
+use gludb_core::Databases;
+
+use super::{Context, backup::registered};
+use crate::{
+    args::{KeyArgs, ModeArg, RestoreArgs},
+    output::{Exit, Failure, Output, count, size},
+    progress::Spinner,
+};
+
+pub(super) async fn verify(
+    args: KeyArgs,
+    context: &Context<'_>,
+    output: &mut Output,
+) -> Result<Exit, Failure> {
+    let store = context.store()?;
+    let report = {
+        let _spinner = Spinner::start(output, format!("verifying {}", args.key));
+        Restore::on(&store).verify(&args.key).await?
+    };
+    #[derive(serde::Serialize)]
+    struct Verdict<'a> {
+        ok: bool,
+        #[serde(flatten)]
+        report: &'a VerifyReport,
+    }
+    let ok = report.is_ok();
+    output.result(
+        &Verdict {
+            ok,
+            report: &report,
+        },
+        &describe_verify(&report),
+    )?;
+    Ok(if ok { Exit::Ok } else { Exit::Problem })
+}
+
+fn describe_verify(report: &VerifyReport) -> String {
+    let mut text = format!(
+        "{}: {}\n",
+        report.key,
+        if report.is_ok() {
+            "OK"
+        } else {
+            "PROBLEMS FOUND"
+        }
+    );
+    if !report.has_manifest {
+        text.push_str("  no manifest (an archive of the original GLUDB?): records checked, sizes and hashes not comparable\n");
+    }
+    for class in &report.classes {
+        text.push_str(&format!(
+            "  {}  {} records  {}  sha256 {}  {}\n",
+            class.name,
+            count(class.records),
+            size(class.bytes),
+            &class.sha256[..class.sha256.len().min(16)],
+            if class.registered {
+                "decoded with its type"
+            } else {
+                "checked as JSON objects with an id"
+            }
+        ));
+        for problem in &class.problems {
+            text.push_str(&format!("    problem: {problem}\n"));
+        }
+    }
+    for problem in &report.problems {
+        text.push_str(&format!("  problem: {problem}\n"));
+    }
+    text
+}
+
+pub(super) async fn restore(
+    args: RestoreArgs,
+    context: &Context<'_>,
+    output: &mut Output,
+) -> Result<Exit, Failure> {
+    let own = context.databases("restore")?;
+    let store = context.store()?;
+    // The key first: a typo must not create an empty target database.
+    store.stat(&args.key).await?;
+    let mut restore = Restore::on(&store).with_mode(match args.mode {
+        ModeArg::RefuseNonEmpty => RestoreMode::RefuseNonEmpty,
+        ModeArg::Overwrite => RestoreMode::Overwrite,
+        ModeArg::SkipExisting => RestoreMode::SkipExisting,
+    });
+    for name in &args.classes {
+        restore.add_type(registered(name)?, gludb_backup::Bases::Exclude);
+    }
+    if let Some(path) = &args.quarantine {
+        restore = restore.with_quarantine(path);
+    }
+    let opened;
+    let target = match &args.into {
+        Some(spec) => {
+            opened = open_target(spec).await?;
+            &opened
+        }
+        None => own,
+    };
+    // As the backend describes itself: never with a password.
+    let target_name = target
+        .default_database()
+        .map_or_else(|| "the service's databases".to_owned(), |db| db.describe());
+    let report = {
+        let _spinner = Spinner::start(output, format!("restoring {}", args.key));
+        restore.restore(&args.key, target).await?
+    };
+    output.result(&report, &describe_restore(&report, &target_name))?;
+    Ok(Exit::Ok)
+}
+
+fn describe_restore(report: &RestoreReport, target: &str) -> String {
+    let written: u64 = report.classes.iter().map(|c| c.written).sum();
+    let mut text = format!(
+        "restored {} records of {} classes from {} into {target}\n",
+        count(written),
+        report.classes.len(),
+        report.key
+    );
+    for class in &report.classes {
+        text.push_str(&format!(
+            "  {} → {}: {} of {} records written",
+            class.name,
+            class.table,
+            count(class.written),
+            count(class.records)
+        ));
+        if class.quarantined > 0 {
+            text.push_str(&format!(", {} set aside", count(class.quarantined)));
+        }
+        text.push('\n');
+    }
+    if let Some(file) = &report.quarantine_file {
+        text.push_str(&format!(
+            "records that did not decode are in {}\n",
+            file.display()
+        ));
+    }
+    if !report.skipped_members.is_empty() {
+        text.push_str(&format!(
+            "not restored (not registered here, or not selected): {}\n",
+            report.skipped_members.join(", ")
+        ));
+    }
+    text
+}
+
+/// The database named by `--into`.
+async fn open_target(spec: &str) -> Result<Databases, Failure> {
+    if let Some(path) = spec.strip_prefix("sqlite:") {
+        #[cfg(feature = "sqlite")]
+        return Ok(Databases::new(
+            gludb_core::sqlite::Sqlite::open(path).await?,
+        ));
+        #[cfg(not(feature = "sqlite"))]
+        return Err(Failure::Usage(format!(
+            "--into sqlite:{path} needs gludb's `sqlite` feature"
+        )));
+    }
+    if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+        #[cfg(feature = "postgres")]
+        return Ok(Databases::new(
+            gludb_core::postgres::Postgres::connect(spec).await?,
+        ));
+        #[cfg(not(feature = "postgres"))]
+        return Err(Failure::Usage(
+            "--into postgres://... needs gludb's `postgres` feature".into(),
+        ));
+    }
+    Err(Failure::Usage(
+        "--into takes sqlite:<file> or postgres://...".into(),
+    ))
+}

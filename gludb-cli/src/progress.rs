@@ -1,0 +1,161 @@
+//! Progress on stderr: an indicatif bar on a terminal (records, bytes,
+//! rate, ETA, a line per finished class), plain log lines when stderr is a
+//! file or a pipe (a service's log does not want carriage returns), and
+//! nothing with `--quiet`.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use gludb_backup::Progress;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::output::{Output, count, size};
+
+/// How often a log line is written when stderr is not a terminal.
+const LOG_EVERY: Duration = Duration::from_secs(5);
+
+/// How progress is shown.
+enum Display {
+    Bar(ProgressBar),
+    Log { last: Instant },
+    Off,
+}
+
+/// The progress of one backup run, fed by its progress callback.
+pub(crate) struct BackupProgress {
+    display: Display,
+    class: String,
+    /// Records done when the current class started.
+    class_start: u64,
+    latest: Option<Progress>,
+}
+
+impl BackupProgress {
+    pub(crate) fn new(output: &Output) -> Arc<Mutex<BackupProgress>> {
+        let display = if output.quiet {
+            Display::Off
+        } else if output.stderr_is_terminal {
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+            bar.set_style(bar_style());
+            bar.enable_steady_tick(Duration::from_millis(200));
+            Display::Bar(bar)
+        } else {
+            Display::Log {
+                last: Instant::now(),
+            }
+        };
+        Arc::new(Mutex::new(BackupProgress {
+            display,
+            class: String::new(),
+            class_start: 0,
+            latest: None,
+        }))
+    }
+
+    /// Called after each batch of records.
+    pub(crate) fn update(&mut self, progress: &Progress) {
+        if progress.class != self.class {
+            self.class_done();
+            self.class.clone_from(&progress.class);
+            self.class_start = self.latest.as_ref().map_or(0, |p| p.records);
+        }
+        match &mut self.display {
+            Display::Bar(bar) => {
+                bar.set_length(progress.total_bytes);
+                bar.set_position(progress.bytes);
+                bar.set_message(format!(
+                    "{} · {}/{} records",
+                    progress.class,
+                    count(progress.records),
+                    count(progress.total_records)
+                ));
+            }
+            Display::Log { last } if last.elapsed() >= LOG_EVERY => {
+                *last = Instant::now();
+                eprintln!(
+                    "backup: {:.0}% ({}/{} records, {}), at {}",
+                    progress.fraction() * 100.0,
+                    count(progress.records),
+                    count(progress.total_records),
+                    size(progress.bytes),
+                    progress.class
+                );
+            }
+            Display::Log { .. } | Display::Off => {}
+        }
+        self.latest = Some(progress.clone());
+    }
+
+    /// Prints the line of the class that just finished.
+    fn class_done(&mut self) {
+        let Some(latest) = &self.latest else {
+            return;
+        };
+        let line = format!(
+            "  {} {} records",
+            self.class,
+            count(latest.records - self.class_start)
+        );
+        match &self.display {
+            Display::Bar(bar) => bar.println(line),
+            Display::Log { .. } => eprintln!("backup: {}", line.trim_start()),
+            Display::Off => {}
+        }
+    }
+
+    /// The run ended (either way): the last class's line, then the bar goes.
+    pub(crate) fn finish(&mut self) {
+        self.class_done();
+        self.latest = None;
+        if let Display::Bar(bar) = &self.display {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// The backup bar: the class and records above, bytes, rate and ETA below.
+const BAR_TEMPLATE: &str = "{spinner} {msg}\n  [{bar:32}] {binary_bytes}/{binary_total_bytes} · {binary_bytes_per_sec} · ETA {eta}";
+
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template(BAR_TEMPLATE)
+        // The template is a literal that parses: a test runs it.
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
+}
+
+/// A spinner for work without a measure (reading a whole archive): shown
+/// on a terminal only.
+pub(crate) struct Spinner(Option<ProgressBar>);
+
+impl Spinner {
+    pub(crate) fn start(output: &Output, what: String) -> Spinner {
+        if output.quiet || !output.stderr_is_terminal {
+            return Spinner(None);
+        }
+        let spinner = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
+            spinner.set_style(style);
+        }
+        spinner.set_message(what);
+        spinner.enable_steady_tick(Duration::from_millis(120));
+        Spinner(Some(spinner))
+    }
+}
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        if let Some(spinner) = &self.0 {
+            spinner.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_bar_template_parses() {
+        assert!(indicatif::ProgressStyle::with_template(super::BAR_TEMPLATE).is_ok());
+    }
+}
