@@ -162,9 +162,9 @@ pub enum BackupError {
         key: String,
     },
 
-    /// Code running inside the backup (a progress callback, most likely)
-    /// panicked; the upload was aborted.
-    #[error("the backup stopped because code inside it panicked: {message}")]
+    /// Code running inside a backup or restore (a progress callback, most
+    /// likely) panicked; the upload was aborted, or the restore rolled back.
+    #[error("the run stopped because code inside it panicked: {message}")]
     Panicked {
         /// The panic message.
         message: String,

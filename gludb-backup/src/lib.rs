@@ -37,7 +37,9 @@ pub use backup::{
 pub use error::{BackupError, RecordProblem, Result};
 pub use gludb_core::RestoreMode;
 pub use read::{InspectedClass, Inspection, RawRecords, ReadCheck, ReadRequest, Records};
-pub use restore::{ClassCheck, ClassRestore, Restore, RestoreReport, VerifyReport};
+pub use restore::{
+    ClassCheck, ClassRestore, Restore, RestoreProgress, RestoreReport, VerifyReport,
+};
 pub use store::{
     BackupListing, BackupStore, Destination, Orphan, OrphanKind, OrphanReport, PruneReport,
     Retention,

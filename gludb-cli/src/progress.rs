@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use gludb_backup::Progress;
+use gludb_backup::{Progress, RestoreProgress};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::output::{Output, count, size};
@@ -23,30 +23,67 @@ enum Display {
     Off,
 }
 
-/// The progress of one backup run, fed by its progress callback.
-pub(crate) struct BackupProgress {
+/// One progress report of a backup or a restore.
+pub(crate) struct Sample {
+    class: String,
+    records: u64,
+    /// Known for a backup (counted in its snapshot), not for a restore.
+    total_records: Option<u64>,
+    bytes: u64,
+    total_bytes: u64,
+}
+
+impl From<&Progress> for Sample {
+    fn from(p: &Progress) -> Sample {
+        Sample {
+            class: p.class.clone(),
+            records: p.records,
+            total_records: Some(p.total_records),
+            bytes: p.bytes,
+            total_bytes: p.total_bytes,
+        }
+    }
+}
+
+impl From<&RestoreProgress> for Sample {
+    fn from(p: &RestoreProgress) -> Sample {
+        Sample {
+            class: p.class.clone(),
+            records: p.records,
+            total_records: None,
+            bytes: p.archive_bytes_read,
+            total_bytes: p.archive_bytes,
+        }
+    }
+}
+
+/// The progress of one backup or restore run, fed by its callback.
+pub(crate) struct RunProgress {
+    /// `backup` or `restore`: the log lines' prefix.
+    what: &'static str,
     display: Display,
     class: String,
     /// Records done when the current class started.
     class_start: u64,
-    latest: Option<Progress>,
+    latest: Option<Sample>,
 }
 
-impl BackupProgress {
-    pub(crate) fn new(output: &Output) -> Arc<Mutex<BackupProgress>> {
+impl RunProgress {
+    pub(crate) fn new(output: &Output, what: &'static str) -> Arc<Mutex<RunProgress>> {
         let display = if output.quiet {
             Display::Off
         } else if output.stderr_is_terminal {
-            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+            // Drawn from the first report on (with its length known).
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             bar.set_style(bar_style());
-            bar.enable_steady_tick(Duration::from_millis(200));
             Display::Bar(bar)
         } else {
             Display::Log {
                 last: Instant::now(),
             }
         };
-        Arc::new(Mutex::new(BackupProgress {
+        Arc::new(Mutex::new(RunProgress {
+            what,
             display,
             class: String::new(),
             class_start: 0,
@@ -55,37 +92,43 @@ impl BackupProgress {
     }
 
     /// Called after each batch of records.
-    pub(crate) fn update(&mut self, progress: &Progress) {
-        if progress.class != self.class {
+    pub(crate) fn update(&mut self, sample: Sample) {
+        if sample.class != self.class {
             self.class_done();
-            self.class.clone_from(&progress.class);
+            self.class.clone_from(&sample.class);
             self.class_start = self.latest.as_ref().map_or(0, |p| p.records);
         }
+        let records = match sample.total_records {
+            Some(total) => format!("{}/{} records", count(sample.records), count(total)),
+            None => format!("{} records", count(sample.records)),
+        };
         match &mut self.display {
             Display::Bar(bar) => {
-                bar.set_length(progress.total_bytes);
-                bar.set_position(progress.bytes);
-                bar.set_message(format!(
-                    "{} · {}/{} records",
-                    progress.class,
-                    count(progress.records),
-                    count(progress.total_records)
-                ));
+                if bar.length().is_none() {
+                    bar.enable_steady_tick(Duration::from_millis(200));
+                }
+                bar.set_length(sample.total_bytes);
+                bar.set_position(sample.bytes);
+                bar.set_message(format!("{} · {records}", sample.class));
             }
             Display::Log { last } if last.elapsed() >= LOG_EVERY => {
                 *last = Instant::now();
+                let percent = if sample.total_bytes == 0 {
+                    100.0
+                } else {
+                    sample.bytes as f64 * 100.0 / sample.total_bytes as f64
+                };
                 eprintln!(
-                    "backup: {:.0}% ({}/{} records, {}), at {}",
-                    progress.fraction() * 100.0,
-                    count(progress.records),
-                    count(progress.total_records),
-                    size(progress.bytes),
-                    progress.class
+                    "{}: {percent:.0}% ({records}, {} of {}), at {}",
+                    self.what,
+                    size(sample.bytes),
+                    size(sample.total_bytes),
+                    sample.class
                 );
             }
             Display::Log { .. } | Display::Off => {}
         }
-        self.latest = Some(progress.clone());
+        self.latest = Some(sample);
     }
 
     /// Prints the line of the class that just finished.
@@ -100,7 +143,7 @@ impl BackupProgress {
         );
         match &self.display {
             Display::Bar(bar) => bar.println(line),
-            Display::Log { .. } => eprintln!("backup: {}", line.trim_start()),
+            Display::Log { .. } => eprintln!("{}: {}", self.what, line.trim_start()),
             Display::Off => {}
         }
     }

@@ -642,3 +642,47 @@ async fn a_member_matching_two_types_must_be_chosen_by_selection() {
     let report = chosen.restore(&key, &empty_sqlite().await).await.unwrap();
     assert_eq!(report.classes[0].written, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_progress_counts_records_and_archive_bytes_and_a_panic_rolls_back() {
+    let BackedUp {
+        dir,
+        source: _source,
+        key,
+    } = seeded_backup().await;
+    let size = std::fs::metadata(dir.path().join(&key)).unwrap().len();
+
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = std::sync::Arc::clone(&seen);
+    let restore = local_restore(dir.path()).with_progress(move |p| {
+        sink.lock().unwrap().push(p.clone());
+    });
+    let report = restore.restore(&key, &empty_sqlite().await).await.unwrap();
+    let seen = seen.lock().unwrap().clone();
+    let total: u64 = report.classes.iter().map(|c| c.records).sum();
+    assert_eq!(seen.last().unwrap().records, total);
+    assert!(seen.windows(2).all(
+        |w| w[0].records <= w[1].records && w[0].archive_bytes_read <= w[1].archive_bytes_read
+    ));
+    assert!(
+        seen.iter()
+            .all(|p| p.archive_bytes == size && p.archive_bytes_read <= size)
+    );
+    let classes: Vec<&str> = seen.iter().map(|p| p.class.as_str()).collect();
+    assert!(classes.contains(&"SimpleData--SimpleTest"), "{classes:?}");
+
+    // A callback that panics: a typed error, and the target unchanged.
+    let target = populated_target().await;
+    let before = snapshot_of(&target).await;
+    let err = local_restore(dir.path())
+        .with_mode(RestoreMode::Overwrite)
+        .with_progress(|_| panic!("the progress bar broke"))
+        .restore(&key, &target)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, BackupError::Panicked { message } if message.contains("progress bar broke")),
+        "{err}"
+    );
+    assert_eq!(snapshot_of(&target).await, before);
+}

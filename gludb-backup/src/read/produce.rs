@@ -231,10 +231,10 @@ async fn produce(
             hint,
         }));
     };
-    if let Some(file) = spool {
-        if let Err(e) = send_spooled(file, &member, tx).await? {
-            return Ok(Err(BackupError::io("reading back a spooled class", e)));
-        }
+    if let Some(file) = spool
+        && let Err(e) = send_spooled(file, &member, tx).await?
+    {
+        return Ok(Err(BackupError::io("reading back a spooled class", e)));
     }
     Ok(Ok(()))
 }
@@ -249,7 +249,7 @@ async fn send_lines(
     member: &mut Member<BackupBytes>,
     tx: &mpsc::Sender<Message>,
 ) -> std::result::Result<std::result::Result<(), ReadFailure>, Stopped> {
-    let mut batch = Batcher::new(tx, &member.name().to_owned());
+    let mut batch = Batcher::new(tx, member.name());
     loop {
         match member.next_line().await {
             Ok(Some((number, line))) => batch.push(number, line.to_owned()).await?,

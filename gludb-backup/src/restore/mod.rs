@@ -39,7 +39,10 @@ use crate::{
         ArchiveError, ArchiveReader, Limits, Member,
         members::{MemberKind, id_of},
     },
-    store::{BackupBytes, BackupListing, Connected, Place, StoreKind, archive_error, open_backup},
+    store::{
+        ArchiveMeter, BackupBytes, BackupListing, Connected, Place, StoreKind, archive_error,
+        open_backup_metered,
+    },
 };
 use verify::verify;
 use writer::{Job, TransactionWriter};
@@ -116,7 +119,7 @@ impl RestoreReport {
 /// assert_eq!(report.classes[0].written, 1);
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Restore {
     place: Place,
     selection: Selection,
@@ -124,6 +127,50 @@ pub struct Restore {
     limits: Limits,
     require_manifest: bool,
     quarantine: Option<PathBuf>,
+    progress: Option<RestoreProgressCallback>,
+}
+
+type RestoreProgressCallback = Arc<dyn Fn(&RestoreProgress) + Send + Sync>;
+
+impl std::fmt::Debug for Restore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Restore")
+            .field("place", &self.place)
+            .field("selection", &self.selection)
+            .field("mode", &self.mode)
+            .field("limits", &self.limits)
+            .field("require_manifest", &self.require_manifest)
+            .field("quarantine", &self.quarantine)
+            .field("progress", &self.progress.as_ref().map(|_| "callback"))
+            .finish()
+    }
+}
+
+/// How far a running restore has come: handed to the callback of
+/// [`Restore::with_progress`] after each batch of records. The archive's
+/// stored size is known up front, so [`fraction`](Self::fraction) (and an
+/// ETA from it) is by bytes of the archive read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RestoreProgress {
+    /// The class being restored, `<TypeName>--<table>`.
+    pub class: String,
+    /// Records read so far, all classes.
+    pub records: u64,
+    /// Bytes of the stored (compressed) archive read so far.
+    pub archive_bytes_read: u64,
+    /// The stored archive's size.
+    pub archive_bytes: u64,
+}
+
+impl RestoreProgress {
+    /// Done so far, from 0.0 to 1.0 (by bytes of the archive read).
+    pub fn fraction(&self) -> f64 {
+        if self.archive_bytes == 0 {
+            1.0
+        } else {
+            (self.archive_bytes_read as f64 / self.archive_bytes as f64).min(1.0)
+        }
+    }
 }
 
 impl Restore {
@@ -155,6 +202,7 @@ impl Restore {
             limits: Limits::default(),
             require_manifest: false,
             quarantine: None,
+            progress: None,
         }
     }
 
@@ -198,6 +246,17 @@ impl Restore {
     /// restores nothing.
     pub fn with_quarantine(mut self, path: impl AsRef<Path>) -> Restore {
         self.quarantine = Some(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Calls `report` after each batch of records restored (a progress
+    /// bar, a log line). A callback that panics ends the restore with
+    /// [`BackupError::Panicked`]; nothing is committed.
+    pub fn with_progress(
+        mut self,
+        report: impl Fn(&RestoreProgress) + Send + Sync + 'static,
+    ) -> Restore {
+        self.progress = Some(Arc::new(report));
         self
     }
 
@@ -258,12 +317,14 @@ impl Restore {
         let store = self.store()?;
         let connected = store.connected();
         self.check_quarantine(connected)?;
-        let reader = open_backup(connected, key, self.limits).await?;
+        let (reader, meter) = open_backup_metered(connected, key, self.limits).await?;
         let mut run = RestoreRun {
             restore: self,
             dbs,
             connected,
             key,
+            meter,
+            records: 0,
             writers: Vec::new(),
             prepared: Vec::new(),
             writer_stopped: false,
@@ -363,6 +424,10 @@ struct RestoreRun<'a> {
     writer_stopped: bool,
     /// Opened at the first record set aside.
     quarantine: Option<Quarantine>,
+    /// How much of the archive has been read.
+    meter: ArchiveMeter,
+    /// Records read, all classes.
+    records: u64,
 }
 
 impl RestoreRun<'_> {
@@ -503,12 +568,16 @@ impl RestoreRun<'_> {
             if batch.len() == BATCH_ROWS || batch_bytes >= BATCH_BYTES {
                 let rows = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
                 batch_bytes = 0;
+                self.records += rows.len() as u64;
                 self.write(&db, position, &spec, rows, mode).await?;
+                self.report_progress(&name)?;
             }
         }
         if !batch.is_empty() {
+            self.records += batch.len() as u64;
             self.write(&db, position, &spec, batch, mode).await?;
         }
+        self.report_progress(&name)?;
         Ok(ClassRestore {
             name: info.backup_name(),
             table: spec.table.to_string(),
@@ -517,6 +586,26 @@ impl RestoreRun<'_> {
             written: 0,
             quarantined,
         })
+    }
+
+    /// Hands the progress so far to the restore's callback, if it has one.
+    fn report_progress(&self, member: &str) -> Result<()> {
+        let Some(report) = &self.restore.progress else {
+            return Ok(());
+        };
+        let progress = RestoreProgress {
+            class: member.strip_suffix(".json").unwrap_or(member).to_owned(),
+            records: self.records,
+            archive_bytes_read: self.meter.read(),
+            archive_bytes: self.meter.size,
+        };
+        // A panic here must not unwind past the open transactions: it
+        // becomes an error, and the restore rolls back like any other.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| report(&progress))).map_err(
+            |payload| BackupError::Panicked {
+                message: crate::backup::run::panic_message(payload),
+            },
+        )
     }
 
     /// Appends a record that does not decode to the quarantine file.

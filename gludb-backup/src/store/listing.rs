@@ -1,5 +1,10 @@
 //! Reading backups back from a destination: listing them and opening one.
 
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
+
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::{ObjectStore, ObjectStoreExt};
 use time::OffsetDateTime;
@@ -142,6 +147,29 @@ pub(crate) async fn open_backup(
     key: &str,
     limits: Limits,
 ) -> Result<ArchiveReader<BackupBytes>> {
+    Ok(open_backup_metered(connected, key, limits).await?.0)
+}
+
+/// How much of an archive has been read: bytes as stored (compressed).
+#[derive(Debug, Clone)]
+pub(crate) struct ArchiveMeter {
+    read: Arc<AtomicU64>,
+    /// The object's size.
+    pub(crate) size: u64,
+}
+
+impl ArchiveMeter {
+    pub(crate) fn read(&self) -> u64 {
+        self.read.load(Ordering::Relaxed)
+    }
+}
+
+/// [`open_backup`], counting the bytes read from the store (for progress).
+pub(crate) async fn open_backup_metered(
+    connected: &Connected,
+    key: &str,
+    limits: Limits,
+) -> Result<(ArchiveReader<BackupBytes>, ArchiveMeter)> {
     let path = own_key(connected, key)?;
     let found = connected.store.get(&path).await.map_err(|e| match e {
         object_store::Error::NotFound { .. } => BackupError::NotFound {
@@ -150,9 +178,21 @@ pub(crate) async fn open_backup(
         },
         other => BackupError::store(&connected.description, &format!("reading {key}"), other),
     })?;
-    let bytes = found.into_stream().map_err(std::io::Error::from).boxed();
-    ArchiveReader::new(StreamReader::new(bytes), limits)
-        .map_err(|e| archive_error(connected, key, e))
+    let meter = ArchiveMeter {
+        read: Arc::new(AtomicU64::new(0)),
+        size: found.meta.size,
+    };
+    let counter = Arc::clone(&meter.read);
+    let bytes = found
+        .into_stream()
+        .inspect_ok(move |chunk| {
+            counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        })
+        .map_err(std::io::Error::from)
+        .boxed();
+    let reader = ArchiveReader::new(StreamReader::new(bytes), limits)
+        .map_err(|e| archive_error(connected, key, e))?;
+    Ok((reader, meter))
 }
 
 /// An archive error, unless it was really the store failing mid-read.

@@ -27,7 +27,10 @@ pub use destination::Destination;
 pub(crate) use destination::S3Access;
 pub(crate) use destination::{Connected, StoreKind};
 pub use listing::BackupListing;
-pub(crate) use listing::{BackupBytes, SetFilter, archive_error, list_backups, open_backup};
+pub(crate) use listing::{
+    ArchiveMeter, BackupBytes, SetFilter, archive_error, list_backups, open_backup,
+    open_backup_metered,
+};
 pub use orphans::{Orphan, OrphanKind, OrphanReport};
 pub(crate) use retention::prune;
 pub use retention::{PruneReport, Retention};

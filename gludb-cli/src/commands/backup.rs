@@ -10,7 +10,7 @@ use super::Context;
 use crate::{
     args::BackupArgs,
     output::{Exit, Failure, Output, count, size},
-    progress::BackupProgress,
+    progress::RunProgress,
 };
 
 pub(super) async fn backup(
@@ -23,12 +23,12 @@ pub(super) async fn backup(
     let mut backup = Backup::on(&store).with_name(&args.name);
     select(&mut backup, &args)?;
 
-    let progress = BackupProgress::new(output);
+    let progress = RunProgress::new(output, "backup");
     let feed = Arc::clone(&progress);
     let backup = backup.with_progress(move |p| {
         feed.lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .update(p);
+            .update(p.into());
     });
     let running = backup.start(dbs)?;
     output.note(&format!("backing up to {}", store.description()));

@@ -1,5 +1,7 @@
 //! `verify` and `restore`: the two commands that check every record.
 
+use std::sync::{Arc, PoisonError};
+
 use gludb_backup::{Restore, RestoreMode, RestoreReport, VerifyReport};
 use gludb_core::Databases;
 
@@ -7,7 +9,7 @@ use super::{Context, backup::registered};
 use crate::{
     args::{KeyArgs, ModeArg, RestoreArgs},
     output::{Exit, Failure, Output, count, size},
-    progress::Spinner,
+    progress::{RunProgress, Spinner},
 };
 
 pub(super) async fn verify(
@@ -105,10 +107,20 @@ pub(super) async fn restore(
     let target_name = target
         .default_database()
         .map_or_else(|| "the service's databases".to_owned(), |db| db.describe());
-    let report = {
-        let _spinner = Spinner::start(output, format!("restoring {}", args.key));
-        restore.restore(&args.key, target).await?
-    };
+    let progress = RunProgress::new(output, "restore");
+    let feed = Arc::clone(&progress);
+    let restore = restore.with_progress(move |p| {
+        feed.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .update(p.into());
+    });
+    output.note(&format!("restoring {} into {target_name}", args.key));
+    let restored = restore.restore(&args.key, target).await;
+    progress
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .finish();
+    let report = restored?;
     output.result(&report, &describe_restore(&report, &target_name))?;
     Ok(Exit::Ok)
 }
