@@ -5,6 +5,7 @@
 //! cargo run --release --example bench_backup -- populate --records 1000000 --db bench.sqlite
 //! cargo run --release --example bench_backup -- backup --db bench.sqlite --url file:///tmp/bench-out
 //! cargo run --release --example bench_backup -- restore --db restored.sqlite --url file:///tmp/bench-out --key Backup_...
+//! cargo run --release --example bench_backup -- read --url file:///tmp/bench-out --key Backup_... [--as-it-goes]
 //! ```
 //! `--in-process-s3` (backup, restore) starts the test S3 server on
 //! 127.0.0.1 and uses `s3://bench/<url path>` on it instead of `--url`.
@@ -63,6 +64,17 @@ enum Command {
         /// gzip level (1-9).
         #[arg(long)]
         level: Option<u32>,
+    },
+    /// Read `BenchData` from a backup without restoring it (typed), with
+    /// the check before the first record (spooled) or as it goes.
+    Read {
+        #[arg(long, default_value = "file:///tmp/gludb-bench")]
+        url: String,
+        #[arg(long)]
+        key: String,
+        /// Yield records as they are read (no spool file).
+        #[arg(long)]
+        as_it_goes: bool,
     },
     /// Restore a backup into an empty database.
     Restore {
@@ -213,6 +225,35 @@ async fn restore(
     }))
 }
 
+async fn read(url: &str, key: &str, as_it_goes: bool) -> Result<serde_json::Value, Box<dyn Error>> {
+    use futures_util::TryStreamExt;
+    let store = gludb::backup::BackupStore::from_url(url)?;
+    let check = if as_it_goes {
+        gludb::backup::ReadCheck::AsItGoes
+    } else {
+        gludb::backup::ReadCheck::BeforeFirstRecord
+    };
+    let start = Instant::now();
+    let mut records = store.read(key).check(check).records::<BenchData>().await?;
+    let (mut count, mut ages) = (0u64, 0u64);
+    let mut first_record = None;
+    while let Some(record) = records.try_next().await? {
+        first_record.get_or_insert_with(|| start.elapsed().as_secs_f64());
+        count += 1;
+        ages += u64::from(record.age);
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    Ok(serde_json::json!({
+        "command": "read",
+        "as_it_goes": as_it_goes,
+        "records": count,
+        "age_sum": ages,
+        "seconds": seconds,
+        "first_record_seconds": first_record,
+        "records_per_second": count as f64 / seconds,
+    }))
+}
+
 #[tokio::main]
 async fn main() {
     let figures = match Cli::parse().command {
@@ -229,6 +270,11 @@ async fn main() {
             key,
             in_process_s3,
         } => restore(&db, &url, &key, in_process_s3).await,
+        Command::Read {
+            url,
+            key,
+            as_it_goes,
+        } => read(&url, &key, as_it_goes).await,
     };
     match figures {
         Ok(figures) => println!("{figures}"),

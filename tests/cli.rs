@@ -169,6 +169,20 @@ fn json_quiet_restore_and_exit_codes() {
     assert_eq!(out.status.code(), Some(4));
     assert!(!elsewhere.exists());
 
+    // A damaged backup (cut short): exit 3, and the new file is not left.
+    let bytes = std::fs::read(service.backups().join(&key)).unwrap();
+    let cut = "Backup_UTC_2001-01-01T00_00_00.000000_abcdef-01234567.tar.gz";
+    std::fs::write(service.backups().join(cut), &bytes[..bytes.len() / 2]).unwrap();
+    let fresh = service.dir.path().join("fresh.sqlite");
+    let out = service.run(&[
+        "restore",
+        cut,
+        "--into",
+        &format!("sqlite:{}", fresh.display()),
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(!fresh.exists());
+
     // A class this service does not have: exit 2, naming what it has.
     let out = service.run(&["backup", "--class", "Invoice"]);
     assert_eq!(out.status.code(), Some(2));
@@ -255,7 +269,7 @@ fn a_terminal_gets_a_progress_bar() {
 }
 
 #[test]
-fn ctrl_c_cancels_a_backup_and_leaves_nothing() {
+fn ctrl_c_or_sigterm_cancels_a_backup_and_leaves_nothing() {
     let service = Service::new();
     // Enough records that the backup is still running when Ctrl-C comes:
     // stored directly, as the service's tables hold them.
@@ -279,34 +293,48 @@ fn ctrl_c_cancels_a_backup_and_leaves_nothing() {
         drop(insert);
         conn.execute_batch("COMMIT;").unwrap();
     }
-    let mut child = service
-        .command(&["backup", "--class", "Order"])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The run has started once it says where it is backing up to.
-    let mut stderr = child.stderr.take().unwrap();
-    let mut seen = Vec::new();
-    let mut byte = [0; 1];
-    while !text(&seen).contains("backing up to") {
-        assert_eq!(stderr.read(&mut byte).unwrap(), 1, "{}", text(&seen));
-        seen.push(byte[0]);
+    // Ctrl-C, then SIGTERM (how a service manager stops a process).
+    for (signal, name) in [(libc::SIGINT, "SIGINT"), (libc::SIGTERM, "SIGTERM")] {
+        let mut child = service
+            .command(&["backup", "--class", "Order"])
+            .stderr(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The run has started once it says where it is backing up to.
+        let mut stderr = child.stderr.take().unwrap();
+        let mut seen = Vec::new();
+        let mut byte = [0; 1];
+        while !text(&seen).contains("backing up to") {
+            assert_eq!(stderr.read(&mut byte).unwrap(), 1, "{}", text(&seen));
+            seen.push(byte[0]);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        // SAFETY: kill(2) with the pid of our own running child.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+        let status = child.wait().unwrap();
+        let mut rest = String::new();
+        stderr.read_to_string(&mut rest).unwrap();
+        assert_eq!(status.code(), Some(130), "{name}: {}{rest}", text(&seen));
+        assert!(rest.contains("cancelled"), "{name}: {rest}");
+        assert!(
+            service.archives().is_empty(),
+            "{name}: {:?}",
+            service.archives()
+        );
     }
-    std::thread::sleep(Duration::from_millis(50));
-    // SAFETY: kill(2) with the pid of our own running child.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
-    let status = child.wait().unwrap();
-    let mut rest = String::new();
-    stderr.read_to_string(&mut rest).unwrap();
-    assert_eq!(status.code(), Some(130), "{}{rest}", text(&seen));
-    assert!(rest.contains("cancelled"), "{rest}");
-    assert!(service.archives().is_empty(), "{:?}", service.archives());
 
     let conn = rusqlite::Connection::open(&db).unwrap();
-    let history: String = conn
-        .query_row("SELECT value FROM \"BackupHistory\"", [], |row| row.get(0))
-        .unwrap();
-    let history: Value = serde_json::from_str(&history).unwrap();
-    assert_eq!(history["status"], "failed", "{history}");
+    let mut statuses = conn
+        .prepare("SELECT value FROM \"BackupHistory\"")
+        .unwrap()
+        .query_map([], |row| row.get::<_, String>(0))
+        .unwrap()
+        .map(|value| {
+            let value: Value = serde_json::from_str(&value.unwrap()).unwrap();
+            value["status"].as_str().unwrap().to_owned()
+        })
+        .collect::<Vec<_>>();
+    statuses.sort();
+    assert_eq!(statuses, ["failed", "failed"]);
 }

@@ -100,6 +100,14 @@ pub enum BackupError {
     #[error("{0}")]
     BadRecord(Box<RecordProblem>),
 
+    /// A `file://` destination to read from does not exist (nothing was
+    /// created).
+    #[error("no backup directory {destination}: check the path (is the disk mounted?)")]
+    DestinationMissing {
+        /// The destination.
+        destination: String,
+    },
+
     /// No backup under that key.
     #[error("no backup {key} at {destination}")]
     NotFound {
@@ -117,6 +125,20 @@ pub enum BackupError {
         /// The member.
         member: String,
         /// The matching types' full names.
+        candidates: String,
+    },
+
+    /// A read names a class by a type or table name that several members of
+    /// the backup have.
+    #[error(
+        "{class} names several members of backup {key} ({candidates}); name one as <Type>--<table>"
+    )]
+    AmbiguousClass {
+        /// The backup's key.
+        key: String,
+        /// The name asked for.
+        class: String,
+        /// The members it matches.
         candidates: String,
     },
 

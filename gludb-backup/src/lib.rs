@@ -41,6 +41,6 @@ pub use restore::{
     ClassCheck, ClassRestore, Restore, RestoreProgress, RestoreReport, VerifyReport,
 };
 pub use store::{
-    BackupListing, BackupStore, Destination, Orphan, OrphanKind, OrphanReport, PruneReport,
-    Retention,
+    BackupListing, BackupStore, Destination, FailedOrphan, Orphan, OrphanKind, OrphanReport,
+    PruneReport, Retention,
 };

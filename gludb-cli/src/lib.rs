@@ -90,6 +90,13 @@ pub use args::{
 };
 pub use output::Exit;
 
+/// Runs the process's command line as the operator commands of a service
+/// whose databases are `dbs` (the destination from `--destination` or
+/// `GLUDB_BACKUP_URL`): [`App::new`]`(dbs).run()`.
+pub async fn run(dbs: &Databases) -> Exit {
+    App::new(dbs).run().await
+}
+
 /// The whole command line, when the operator commands are all there is.
 #[derive(Parser)]
 #[command(
@@ -179,6 +186,7 @@ impl<'a> App<'a> {
     pub async fn execute(&self, operator: Operator) -> Exit {
         let Operator { options, command } = operator;
         let mut output = output::Output::new(options.json, options.quiet, options.verbose);
+        output.standalone = self.dbs.is_none();
         let context = commands::Context {
             dbs: self.dbs,
             options: &options,

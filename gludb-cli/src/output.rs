@@ -25,9 +25,12 @@ pub enum Exit {
     Problem,
     /// 4: no backup under that key, or the class is not in it.
     NotFound,
-    /// 130: interrupted (Ctrl-C); a running backup was cancelled and left
-    /// nothing behind.
+    /// 130: interrupted (Ctrl-C or SIGTERM); a running backup was
+    /// cancelled and left nothing behind.
     Interrupted,
+    /// 141: stdout was closed before everything was written (`| head`),
+    /// and the command itself succeeded.
+    ClosedPipe,
 }
 
 impl Exit {
@@ -40,16 +43,22 @@ impl Exit {
             Exit::Problem => 3,
             Exit::NotFound => 4,
             Exit::Interrupted => 130,
+            Exit::ClosedPipe => 141,
         }
     }
 
     /// The exit code an error means.
     pub fn of(error: &BackupError) -> Exit {
         match error {
-            BackupError::NotFound { .. } | BackupError::ClassesNotInBackup { .. } => Exit::NotFound,
+            BackupError::NotFound { .. }
+            | BackupError::ClassesNotInBackup { .. }
+            | BackupError::NothingToRestore { .. }
+            | BackupError::DestinationMissing { .. } => Exit::NotFound,
             BackupError::Archive { .. } | BackupError::BadRecord(_) => Exit::Problem,
             BackupError::Cancelled => Exit::Interrupted,
             BackupError::AmbiguousType { .. }
+            | BackupError::AmbiguousClass { .. }
+            | BackupError::DuplicateMember { .. }
             | BackupError::InvalidDestination { .. }
             | BackupError::InvalidSetName { .. }
             | BackupError::InvalidOption { .. }
@@ -75,7 +84,8 @@ pub(crate) enum Failure {
     Core(gludb_core::Error),
     /// The command line names something that is not there.
     Usage(String),
-    /// stdout was closed by its reader (`gludb cat ... | head`): stop quietly.
+    /// stdout was closed by its reader (`gludb cat ... | head`): stop
+    /// quietly (exit 141).
     ClosedPipe,
     /// Writing the output failed.
     Output(io::Error),
@@ -110,6 +120,12 @@ pub(crate) struct Output {
     pub(crate) verbose: bool,
     /// Whether stderr is a terminal (progress bars) or a log (plain lines).
     pub(crate) stderr_is_terminal: bool,
+    /// stdout carries data (`cat`): an error is not written into it.
+    pub(crate) stdout_is_data: bool,
+    /// The reader of stdout went away: nothing more is written to it.
+    pub(crate) stdout_closed: bool,
+    /// Without the service's types (the standalone binary).
+    pub(crate) standalone: bool,
     stdout: io::BufWriter<io::Stdout>,
 }
 
@@ -120,34 +136,72 @@ impl Output {
             quiet,
             verbose,
             stderr_is_terminal: io::stderr().is_terminal(),
+            stdout_is_data: false,
+            stdout_closed: false,
+            standalone: false,
             stdout: io::BufWriter::with_capacity(64 * 1024, io::stdout()),
         }
     }
 
-    /// One result: `value` as a JSON line with `--json`, else `human`.
+    /// One result: `value` as a JSON line with `--json`, else `human`. A
+    /// closed stdout is not an error of the command (its verdict stands):
+    /// the rest of its output is dropped.
     pub(crate) fn result<T: Serialize>(&mut self, value: &T, human: &str) -> Result<(), Failure> {
-        if self.json {
-            serde_json::to_writer(&mut self.stdout, value).map_err(io::Error::from)?;
-            self.stdout.write_all(b"\n")?;
-        } else if !human.is_empty() {
-            self.stdout.write_all(human.as_bytes())?;
-            if !human.ends_with('\n') {
-                self.stdout.write_all(b"\n")?;
-            }
+        let mut text = if self.json {
+            serde_json::to_string(value).map_err(io::Error::from)?
+        } else {
+            human.to_owned()
+        };
+        if text.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        match self.write(text.as_bytes()) {
+            Err(Failure::ClosedPipe) => Ok(()),
+            other => other,
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), Failure> {
+        if self.stdout_closed {
+            return Err(Failure::ClosedPipe);
+        }
+        let written = self.stdout.write_all(bytes).map_err(Failure::from);
+        if let Err(Failure::ClosedPipe) = written {
+            self.stdout_closed = true;
+        }
+        written
     }
 
     /// One line of data, verbatim (what `cat` prints, JSON or not).
     pub(crate) fn line(&mut self, line: &str) -> Result<(), Failure> {
-        self.stdout.write_all(line.as_bytes())?;
-        self.stdout.write_all(b"\n")?;
-        Ok(())
+        self.write(line.as_bytes())?;
+        self.write(b"\n")
     }
 
     pub(crate) fn flush(&mut self) -> Result<(), Failure> {
-        self.stdout.flush()?;
-        Ok(())
+        if self.stdout_closed {
+            return Ok(());
+        }
+        match self.stdout.flush().map_err(Failure::from) {
+            Err(Failure::ClosedPipe) => {
+                self.stdout_closed = true;
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// The exit code of a command that ended with `exit`: its own, unless
+    /// it succeeded but could not write everything.
+    pub(crate) fn finish(&mut self, exit: Exit) -> Exit {
+        match self.flush() {
+            Ok(()) if exit == Exit::Ok && self.stdout_closed => Exit::ClosedPipe,
+            Ok(()) => exit,
+            Err(failure) => self.fail(failure),
+        }
     }
 
     /// A note for the person at the terminal (or the log), on stderr.
@@ -161,7 +215,7 @@ impl Output {
     /// stdout) and returns the exit code it means.
     pub(crate) fn fail(&mut self, failure: Failure) -> Exit {
         let (exit, message, chain) = match &failure {
-            Failure::ClosedPipe => return Exit::Ok,
+            Failure::ClosedPipe => return Exit::ClosedPipe,
             Failure::Backup(e) => (Exit::of(e), e.to_string(), causes(e)),
             Failure::Core(e) => (Exit::Failed, e.to_string(), causes(e)),
             Failure::Usage(message) => (Exit::Usage, message.clone(), Vec::new()),
@@ -177,7 +231,15 @@ impl Output {
                 eprintln!("  caused by: {cause}");
             }
         }
-        if self.json {
+        if let (true, Failure::Backup(BackupError::FeatureNotEnabled { feature, .. })) =
+            (self.standalone, &failure)
+        {
+            eprintln!(
+                "  (this gludb was built without it: cargo install gludb-cli --features {feature})"
+            );
+        }
+        // Into a data stream (`cat`), an error object would read as a record.
+        if self.json && !self.stdout_is_data {
             let line = serde_json::json!({
                 "error": message,
                 "causes": chain,

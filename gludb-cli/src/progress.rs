@@ -136,8 +136,11 @@ impl RunProgress {
         let Some(latest) = &self.latest else {
             return;
         };
+        // A restore commits at its end: until then its records are read,
+        // not restored.
+        let read = if self.what == "restore" { " read" } else { "" };
         let line = format!(
-            "  {} {} records",
+            "  {} {} records{read}",
             self.class,
             count(latest.records - self.class_start)
         );

@@ -225,11 +225,34 @@ async fn damage_missing_keys_and_classes_have_their_exit_codes() {
     assert_eq!(code(&no_class), 4);
     assert_one_error_line(&no_class, "Note--Notes");
 
-    // --json: the error is a JSON line too.
+    // --json: the error is a JSON line too...
+    let bad_set = gludb(dir.path(), &["list", "--set", "no such set!", "--json"]);
+    let line = &json_lines(&bad_set)[0];
+    assert_eq!(line["exit_code"], 2);
+    assert!(line["error"].as_str().unwrap().contains("no such set!"));
+    // ...but not in `cat`'s stream of records, where it would read as one.
     let no_class = gludb(dir.path(), &["cat", &keys[0], "Order", "--json"]);
-    let line = &json_lines(&no_class)[0];
-    assert_eq!(line["exit_code"], 4);
-    assert!(line["error"].as_str().unwrap().contains("Order"));
+    assert_eq!(code(&no_class), 4);
+    assert!(no_class.stdout.is_empty(), "{}", stdout(&no_class));
+
+    // A reader that goes away: the command's own verdict stands (3), and a
+    // command that succeeded says its output was cut (141).
+    let piped = |args: &str| {
+        Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "set -o pipefail; '{}' {args} | true",
+                env!("CARGO_BIN_EXE_gludb")
+            ))
+            .env(
+                "GLUDB_BACKUP_URL",
+                format!("file://{}", dir.path().display()),
+            )
+            .output()
+            .unwrap()
+    };
+    assert_eq!(code(&piped(&format!("verify {altered}"))), 3);
+    assert_eq!(code(&piped(&format!("cat {} Note", keys[0]))), 141);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -265,6 +288,12 @@ fn orphans_are_found_and_cleaned() {
         .join("Backup_UTC_2020-01-01T00_00_00.000000_abcdef-01234567.tar.gz#1");
     std::fs::write(&staging, b"half an upload").unwrap();
     std::fs::write(dir.path().join("notes.txt#1"), b"not ours").unwrap();
+    // A directory named like a staging file is not one.
+    std::fs::create_dir(
+        dir.path()
+            .join("Backup_UTC_2020-01-01T00_00_00.000000_abcdef-76543210.tar.gz#2"),
+    )
+    .unwrap();
 
     let found = gludb(dir.path(), &["orphans", "--json"]);
     assert_eq!(code(&found), 0, "{}", stderr(&found));
@@ -306,6 +335,19 @@ fn usage_errors_exit_2_and_help_shows_the_commands_that_work_here() {
     assert_eq!(code(&gludb(dir.path(), &["frobnicate"])), 2);
     assert_eq!(code(&gludb(dir.path(), &["cat", "only-a-key"])), 2);
 
+    // A directory that is not there: exit 4, and nothing is created.
+    let missing = dir.path().join("typo").join("backups");
+    for command in [&["list"][..], &["prune", "--keep-last", "1"], &["orphans"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_gludb"))
+            .args(command)
+            .env("GLUDB_BACKUP_URL", format!("file://{}", missing.display()))
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 4, "{command:?}: {}", stderr(&out));
+        assert_one_error_line(&out, "no backup directory");
+    }
+    assert!(!dir.path().join("typo").exists());
+
     let no_destination = Command::new(env!("CARGO_BIN_EXE_gludb"))
         .arg("list")
         .env_remove("GLUDB_BACKUP_URL")
@@ -334,6 +376,27 @@ fn secrets_in_a_destination_never_reach_the_output() {
         !all.contains("s3cr3t-v4lue") && !all.contains("sig-v4lue"),
         "{all}"
     );
+    // A store object_store does not know, and an S3 endpoint with a
+    // password: their errors quote URLs.
+    for (url, endpoint) in [
+        ("ftp://backup:hunter2-v4lue@host/x", "http://127.0.0.1:9"),
+        ("s3://bucket/p", "http://minio:hunter2-v4lue@127.0.0.1:9"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_gludb"))
+            .args(["list", "--verbose", "--json"])
+            .env("GLUDB_BACKUP_URL", url)
+            .env("AWS_ENDPOINT", endpoint)
+            .env("AWS_ACCESS_KEY_ID", "AKID")
+            .env("AWS_SECRET_ACCESS_KEY", "secret-key-v4lue")
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 2, "{url}: {}", stderr(&out));
+        let all = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(
+            !all.contains("hunter2-v4lue") && !all.contains("secret-key-v4lue"),
+            "{all}"
+        );
+    }
     let help = gludb(dir.path(), &["--help"]);
     assert!(!stdout(&help).contains(&dir.path().display().to_string()));
 }

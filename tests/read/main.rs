@@ -295,7 +295,60 @@ async fn asking_for_what_the_backup_lacks_is_a_clear_error() {
         .await
         .unwrap()
         .unwrap_err();
-    assert!(matches!(&err, BackupError::AmbiguousType { .. }), "{err}");
+    assert!(
+        matches!(&err, BackupError::AmbiguousClass { candidates, .. }
+            if candidates == "SimpleData--SimpleTest, OtherData--SimpleTest"),
+        "{err}"
+    );
+    // The same member twice is a damaged archive, not an ambiguous name.
+    let twice = "Backup_UTC_2004-01-02T00_00_00.000000.tar.gz";
+    write_archive(
+        dir.path(),
+        twice,
+        &[
+            ("SimpleData--SimpleTest.json", simple),
+            ("./SimpleData--SimpleTest.json", simple),
+        ],
+    );
+    let err = store
+        .read(twice)
+        .raw("SimpleData")
+        .await
+        .unwrap()
+        .next()
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            BackupError::Archive {
+                source: ArchiveError::Mismatch { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // A member in a sub-directory is no class member.
+    let nested = "Backup_UTC_2004-01-03T00_00_00.000000.tar.gz";
+    write_archive(
+        dir.path(),
+        nested,
+        &[("evil/SimpleData--SimpleTest.json", simple)],
+    );
+    let err = store
+        .read(nested)
+        .raw("SimpleData")
+        .await
+        .unwrap()
+        .next()
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(&err, BackupError::ClassesNotInBackup { .. }),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -448,4 +501,136 @@ async fn dropping_a_read_midway_stops_it() {
         .await
         .unwrap();
     assert_eq!(again.len(), 1500);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_of_ours_without_its_manifest_is_refused_everywhere() {
+    let BackedUp {
+        dir,
+        source: _source,
+        key,
+        store,
+    } = seeded_backup().await;
+    // The same archive without its manifest, under a name of ours (with a
+    // selection tag), and under the original GLUDB's form of name.
+    let mut members = read_archive(&std::fs::read(dir.path().join(&key)).unwrap());
+    members.retain(|(name, _)| name != "gludb-manifest.json");
+    let refs: Vec<(&str, &[u8])> = members
+        .iter()
+        .map(|(n, d)| (n.as_str(), d.as_slice()))
+        .collect();
+    let ours = "Backup_UTC_2006-01-01T00_00_00.000000_abcdef-01234567.tar.gz";
+    let original = "Backup_UTC_2006-01-02T00_00_00.000000.tar.gz";
+    write_archive(dir.path(), ours, &refs);
+    write_archive(dir.path(), original, &refs);
+
+    for check in [ReadCheck::BeforeFirstRecord, ReadCheck::AsItGoes] {
+        let items: Vec<_> = store
+            .read(ours)
+            .check(check)
+            .raw("SimpleData")
+            .await
+            .unwrap()
+            .collect()
+            .await;
+        assert!(
+            matches!(
+                items.last().unwrap(),
+                Err(BackupError::Archive {
+                    source: ArchiveError::ManifestRemoved,
+                    ..
+                })
+            ),
+            "{check:?}"
+        );
+    }
+    let verified = gludb::backup::Restore::on(&store)
+        .verify(ours)
+        .await
+        .unwrap();
+    assert!(!verified.is_ok());
+    assert!(
+        verified.problems.iter().any(|p| p.contains("manifest")),
+        "{verified:?}"
+    );
+    let inspection = store.inspect(ours).await.unwrap();
+    assert!(!inspection.problems.is_empty());
+    let target = Databases::new(gludb::sqlite::Sqlite::open_in_memory().await.unwrap());
+    let err = gludb::backup::Restore::on(&store)
+        .restore(ours, &target)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            BackupError::Archive {
+                source: ArchiveError::ManifestRemoved,
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    // The original's name: no manifest is expected, and its records read.
+    let mut lines = store.read(original).raw("SimpleData").await.unwrap();
+    let mut count = 0;
+    while let Some(line) = lines.next().await {
+        line.unwrap();
+        count += 1;
+    }
+    assert_eq!(count, 1500);
+    assert_eq!(lines.has_manifest(), Some(false));
+    assert!(store.inspect(original).await.unwrap().problems.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inspect_counts_a_last_line_without_its_newline() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = "Backup_UTC_2007-01-01T00_00_00.000000.tar.gz";
+    let data = b"{\"id\":\"a\",\"name\":\"A\",\"descrip\":\"\",\"age\":1}\n{\"id\":\"b\",\"name\":\"B\",\"descrip\":\"\",\"age\":2}";
+    write_archive(dir.path(), key, &[("SimpleData--SimpleTest.json", data)]);
+    let store = BackupStore::from_url(&file_url(dir.path())).unwrap();
+    let read: Vec<String> = store
+        .read(key)
+        .raw("SimpleData")
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(read.len(), 2);
+    assert_eq!(store.inspect(key).await.unwrap().classes[0].records, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_from_a_directory_that_does_not_exist_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("typo").join("backups");
+    let url = file_url(&missing);
+    let err = BackupStore::open_url(&url).unwrap_err();
+    assert!(
+        matches!(err, BackupError::DestinationMissing { .. }),
+        "{err}"
+    );
+    let err = gludb::backup::Restore::from_url(&url)
+        .unwrap()
+        .list()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, BackupError::DestinationMissing { .. }),
+        "{err}"
+    );
+    assert!(!dir.path().join("typo").exists(), "nothing was created");
+    // A backup creates its directory.
+    let source = sqlite_file().await;
+    seed(&source.dbs).await;
+    Backup::from_url(&url)
+        .unwrap()
+        .with_class::<SimpleData>()
+        .run_backup(&source.dbs)
+        .await
+        .unwrap();
+    let listed = BackupStore::open_url(&url).unwrap().list().await.unwrap();
+    assert_eq!(listed.len(), 1);
 }

@@ -202,6 +202,14 @@ impl BackupKey {
         self.time
     }
 
+    /// Whether gludb-rs wrote it (its name has a selection tag, or is the
+    /// `Backup_<time>Z` form of gludb-rs before sets), and so with a
+    /// manifest: an archive of this name without one was cut short or had
+    /// its manifest removed. The original Python GLUDB's names have neither.
+    pub fn has_manifest_by_name(&self) -> bool {
+        self.selection.is_some() || !self.name.starts_with(PREFIX)
+    }
+
     /// The file name.
     pub fn file_name(&self) -> String {
         self.name.clone()

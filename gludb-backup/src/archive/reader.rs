@@ -93,6 +93,12 @@ pub enum ArchiveError {
     /// The archive has no manifest and one was required.
     #[error("the archive has no manifest (it may be incomplete, or made by the original GLUDB)")]
     MissingManifest,
+    /// The archive has no manifest, though its name says gludb-rs wrote
+    /// it (always with one): the manifest was removed, or the archive cut.
+    #[error(
+        "the archive has no manifest, though its name says gludb-rs wrote it (always with one): it was cut short or its manifest removed"
+    )]
+    ManifestRemoved,
     /// A member does not match its manifest entry.
     #[error("member {member} does not match the manifest: {detail}")]
     Mismatch {
@@ -328,21 +334,28 @@ impl<R: AsyncBufRead + Unpin + Send + 'static> Member<R> {
             })
     }
 
-    /// Reads the rest of the member, hashing it, without keeping it.
+    /// Reads the rest of the member, hashing it, without keeping it. Lines
+    /// are counted as [`next_line`](Self::next_line) counts them: a last
+    /// line without its `\n` is a line.
     pub async fn skip(&mut self) -> Result<(), ArchiveError> {
+        let mut open_line = false;
         loop {
             let buffer = self
                 .reader
                 .fill_buf()
                 .await
                 .map_err(ArchiveError::Corrupt)?;
-            if buffer.is_empty() {
+            let Some(&last) = buffer.last() else {
+                if open_line {
+                    self.lines += 1;
+                }
                 return Ok(());
-            }
+            };
             let n = buffer.len();
             self.hasher.update(buffer);
             self.bytes += n as u64;
             self.lines += buffer.iter().filter(|b| **b == b'\n').count() as u64;
+            open_line = last != b'\n';
             self.reader.consume(n);
         }
     }

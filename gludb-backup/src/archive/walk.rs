@@ -15,12 +15,32 @@ use gludb_core::TypeInfo;
 use crate::{
     Selection,
     archive::{
-        ArchiveError, ArchiveReader, Limits, MANIFEST_NAME, Manifest, ManifestError, Member,
-        MemberDigest,
+        ArchiveError, ArchiveReader, BackupKey, Limits, MANIFEST_NAME, Manifest, ManifestError,
+        Member, MemberDigest,
         members::{MemberKind, classify, compare_with_manifest, missing_from_archive},
     },
     store::BackupBytes,
 };
+
+/// What is wrong with an archive that has no manifest, if anything: one
+/// whose name says gludb-rs wrote it had one (it was removed, or the
+/// archive cut); any other is the original GLUDB's, refused only if a
+/// manifest is `required`.
+pub(crate) fn manifest_problem(
+    key: &str,
+    has_manifest: bool,
+    required: bool,
+) -> Option<ArchiveError> {
+    if has_manifest {
+        None
+    } else if BackupKey::parse(key).is_some_and(|k| k.has_manifest_by_name()) {
+        Some(ArchiveError::ManifestRemoved)
+    } else if required {
+        Some(ArchiveError::MissingManifest)
+    } else {
+        None
+    }
+}
 
 /// A member handed to the caller, with what its name says it is.
 pub(crate) struct Visit {

@@ -5,8 +5,11 @@ use serde::Serialize;
 
 use crate::{
     BackupListing, BackupStore, Result,
-    archive::{Limits, walk::Walk},
-    store::{archive_error, open_backup},
+    archive::{
+        Limits,
+        walk::{Walk, manifest_problem},
+    },
+    store::{archive_error, open_backup, stat_any},
 };
 
 /// One class member of a backup.
@@ -58,7 +61,7 @@ impl Inspection {
 
 pub(super) async fn inspect(store: &BackupStore, key: &str, limits: Limits) -> Result<Inspection> {
     let connected = store.connected();
-    let listing = store.stat(key).await?;
+    let listing = stat_any(connected, key).await?;
     let reader = open_backup(connected, key, limits).await?;
     let mut inspection = Inspection {
         listing,
@@ -91,6 +94,9 @@ pub(super) async fn inspect(store: &BackupStore, key: &str, limits: Limits) -> R
         }
     };
     inspection.has_manifest = summary.has_manifest;
+    if let Some(problem) = manifest_problem(key, summary.has_manifest, false) {
+        inspection.problems.push(problem.to_string());
+    }
     inspection
         .problems
         .extend(summary.problems.iter().map(|p| p.error.to_string()));

@@ -15,7 +15,7 @@ use crate::{
     archive::{
         ArchiveError, ArchiveReader, Member,
         members::MemberKind,
-        walk::{Visit, Walk},
+        walk::{Visit, Walk, manifest_problem},
     },
     store::{BackupBytes, archive_error},
 };
@@ -59,8 +59,10 @@ impl Wanted {
 /// Whether `wanted` names the member `member` (`X--T.json`): its whole
 /// `X--T` name when `wanted` has `--`, else its type or its table name.
 fn name_matches(wanted: &str, member: &str) -> bool {
+    // A member in a sub-directory is no class member (as `classify` says).
     let Some((type_name, table)) = member
         .strip_suffix(".json")
+        .filter(|name| !name.contains('/'))
         .and_then(|name| name.split_once("--"))
     else {
         return false;
@@ -81,8 +83,9 @@ pub(crate) enum Message {
     },
     /// The read failed; nothing follows.
     Failed(BackupError),
-    /// Every line was sent and the archive checked out.
-    Done,
+    /// Every line was sent and the archive checked out (against its
+    /// manifest, if it has one).
+    Done { has_manifest: bool },
 }
 
 /// The receiver went away: stop quietly.
@@ -98,7 +101,7 @@ pub(crate) fn spawn(
     let key = request.key.clone();
     let task = tokio::spawn(async move {
         let outcome = match produce(&request, reader, &wanted, &tx).await {
-            Ok(Ok(())) => Message::Done,
+            Ok(Ok(has_manifest)) => Message::Done { has_manifest },
             Ok(Err(error)) => Message::Failed(error),
             Err(Stopped) => return,
         };
@@ -150,13 +153,14 @@ impl<'a> Batcher<'a> {
     }
 }
 
-/// Walks the archive. The outer error: the reader went away.
+/// Walks the archive; whether it has a manifest. The outer error: the
+/// reader went away.
 async fn produce(
     request: &ReadRequest,
     reader: ArchiveReader<BackupBytes>,
     wanted: &Wanted,
     tx: &mpsc::Sender<Message>,
-) -> std::result::Result<Result<()>, Stopped> {
+) -> std::result::Result<Result<bool>, Stopped> {
     let connected = request.store.connected();
     let key = &request.key;
     let fail = |e: ArchiveError| Ok(Err(archive_error(connected, key, e)));
@@ -182,11 +186,21 @@ async fn produce(
         }
         let name = visit.member.name().to_owned();
         if let Some(first) = &chosen {
-            // Two members answer to the name (a typed read's duplicate is
-            // already a walk problem).
-            return Ok(Err(BackupError::AmbiguousType {
-                member: wanted.describe(),
-                candidates: format!("{first}, {name}"),
+            // The same member twice is a damaged archive (as the walk says
+            // for a typed read); two members answering to one type or
+            // table name need the caller to name one.
+            if *first == name {
+                return fail(ArchiveError::Mismatch {
+                    member: name,
+                    detail: "the archive holds this member more than once".into(),
+                });
+            }
+            return Ok(Err(BackupError::AmbiguousClass {
+                key: key.clone(),
+                class: wanted.describe(),
+                candidates: [first, &name]
+                    .map(|n| n.strip_suffix(".json").unwrap_or(n))
+                    .join(", "),
             }));
         }
         let sent = match request.check {
@@ -212,8 +226,8 @@ async fn produce(
         Ok(summary) => summary,
         Err(e) => return fail(e),
     };
-    if request.require_manifest && !summary.has_manifest {
-        return fail(ArchiveError::MissingManifest);
+    if let Some(problem) = manifest_problem(key, summary.has_manifest, request.require_manifest) {
+        return fail(problem);
     }
     let Some(member) = chosen else {
         let (missing, hint) = summary
@@ -236,7 +250,7 @@ async fn produce(
     {
         return Ok(Err(BackupError::io("reading back a spooled class", e)));
     }
-    Ok(Ok(()))
+    Ok(Ok(summary.has_manifest))
 }
 
 enum ReadFailure {

@@ -32,6 +32,7 @@ pub struct RawRecords {
     batch: std::vec::IntoIter<(u64, String)>,
     member: Arc<str>,
     finished: bool,
+    has_manifest: Option<bool>,
 }
 
 impl std::fmt::Debug for RawRecords {
@@ -51,7 +52,15 @@ impl RawRecords {
             batch: Vec::new().into_iter(),
             member: Arc::from(""),
             finished: false,
+            has_manifest: None,
         }
+    }
+
+    /// Once the stream has ended (`None`): whether the archive had a
+    /// manifest its records were checked against. Archives of the original
+    /// Python GLUDB have none (`Some(false)`); `None` before the end.
+    pub fn has_manifest(&self) -> Option<bool> {
+        self.has_manifest
     }
 
     /// The backup's key.
@@ -76,8 +85,9 @@ impl RawRecords {
                     self.member = member;
                     self.batch = lines.into_iter();
                 }
-                Some(Message::Done) => {
+                Some(Message::Done { has_manifest }) => {
                     self.finished = true;
+                    self.has_manifest = Some(has_manifest);
                 }
                 Some(Message::Failed(error)) => {
                     self.finished = true;
@@ -143,6 +153,12 @@ impl<T: Storable> Records<T> {
     /// The backup's key.
     pub fn key(&self) -> &str {
         self.raw.key()
+    }
+
+    /// Once the stream has ended: whether the archive had a manifest (see
+    /// [`RawRecords::has_manifest`]).
+    pub fn has_manifest(&self) -> Option<bool> {
+        self.raw.has_manifest()
     }
 }
 

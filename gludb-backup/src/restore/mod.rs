@@ -32,7 +32,7 @@ mod writer;
 
 pub use verify::{ClassCheck, VerifyReport};
 
-use crate::archive::walk::{Visit, Walk};
+use crate::archive::walk::{Visit, Walk, manifest_problem};
 use crate::{
     BackupError, BackupStore, Destination, RecordProblem, Result, Selection,
     archive::{
@@ -213,9 +213,10 @@ impl Restore {
         self
     }
 
-    /// The store the backups are read from, connected.
+    /// The store the backups are read from, connected (a `file://`
+    /// directory must exist: see [`BackupStore::open`]).
     pub fn store(&self) -> Result<BackupStore> {
-        self.place.store()
+        self.place.existing_store()
     }
 
     /// What to do with ids already in a target table (default: overwrite).
@@ -476,10 +477,12 @@ impl RestoreRun<'_> {
         }
         let summary = walk.finish().map_err(|e| self.archive(e))?;
         report.has_manifest = summary.has_manifest;
+        if let Some(problem) =
+            manifest_problem(self.key, summary.has_manifest, restore.require_manifest)
+        {
+            return Err(self.archive(problem));
+        }
         if !summary.has_manifest {
-            if restore.require_manifest {
-                return Err(self.archive(ArchiveError::MissingManifest));
-            }
             tracing::warn!(
                 key = self.key,
                 "the archive has no manifest: restored without hash checks"

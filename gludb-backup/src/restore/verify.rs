@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::archive::walk::{Visit, Walk};
+use crate::archive::walk::{Visit, Walk, manifest_problem};
 use crate::{
     Result, Selection,
     archive::{
@@ -92,6 +92,9 @@ pub(crate) async fn verify(
     {
         Ok(summary) => {
             report.has_manifest = summary.has_manifest;
+            if let Some(problem) = manifest_problem(key, summary.has_manifest, false) {
+                report.problems.push(problem.to_string());
+            }
             for problem in summary.problems {
                 let text = problem.error.to_string();
                 let class = problem

@@ -194,6 +194,25 @@ fn s3_bucket_in_url(url: &Url) -> String {
     }
 }
 
+/// What a connection is for: only writing a backup creates a `file://`
+/// directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Write,
+    Read,
+}
+
+/// `text` (an error quoting `url`) without the URL's secrets.
+fn scrub(text: &str, url: &Url) -> String {
+    let mut text = text.replace(url.as_str(), &without_credentials(url));
+    for secret in [url.password(), url.query()].into_iter().flatten() {
+        if !secret.is_empty() {
+            text = text.replace(secret, "***");
+        }
+    }
+    text
+}
+
 /// A URL without user, password or query string (signatures live there).
 fn without_credentials(url: &Url) -> String {
     let mut url = url.clone();
@@ -390,6 +409,16 @@ impl Destination {
     /// Resolves the destination to a store, checking credentials first: a
     /// missing key, secret or bucket is an error before anything is touched.
     pub(crate) fn connect(&self) -> Result<Connected> {
+        self.connect_for(Access::Write)
+    }
+
+    /// Connects to backups that must already be there: a `file://`
+    /// directory that does not exist is an error, not a new empty one.
+    pub(crate) fn connect_existing(&self) -> Result<Connected> {
+        self.connect_for(Access::Read)
+    }
+
+    fn connect_for(&self, access: Access) -> Result<Connected> {
         self.check_feature()?;
         let description = self.to_string();
         match &self.target {
@@ -406,12 +435,22 @@ impl Destination {
                     let dir = url
                         .to_file_path()
                         .map_err(|()| self.invalid("not a local path"))?;
-                    std::fs::create_dir_all(&dir).map_err(|e| {
-                        BackupError::io(
-                            &format!("creating the backup directory {}", dir.display()),
-                            e,
-                        )
-                    })?;
+                    match access {
+                        Access::Write => std::fs::create_dir_all(&dir).map_err(|e| {
+                            BackupError::io(
+                                &format!("creating the backup directory {}", dir.display()),
+                                e,
+                            )
+                        })?,
+                        // A mistyped path, or a disk that is not mounted:
+                        // "no backups here" would be a lie.
+                        Access::Read if !dir.is_dir() => {
+                            return Err(BackupError::DestinationMissing {
+                                destination: description,
+                            });
+                        }
+                        Access::Read => {}
+                    }
                     // The same directory reached by two spellings is one store.
                     let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
                     let description = format!("file://{}", dir.display());
@@ -446,10 +485,9 @@ impl Destination {
                     #[cfg(feature = "_cloud")]
                     install_crypto_provider();
                     let options = self.options.iter().map(|(k, v)| (k.as_str(), v.0.as_str()));
-                    let (store, prefix) =
-                        object_store::parse_url_opts(url, options).map_err(|e| {
-                            BackupError::store(&description, "opening the destination", e)
-                        })?;
+                    // Its error quotes the URL as given, password included.
+                    let (store, prefix) = object_store::parse_url_opts(url, options)
+                        .map_err(|e| self.invalid(&scrub(&e.to_string(), url)))?;
                     Ok(Connected {
                         store: Arc::from(store),
                         prefix,
@@ -553,6 +591,19 @@ impl Destination {
                 AmazonS3ConfigKey::Client(object_store::ClientConfigKey::Timeout),
                 format!("{millis}ms"),
             );
+        }
+        // An endpoint with a password in it (`http://user:pass@host`, from
+        // an option or AWS_ENDPOINT) would be printed in every request
+        // error: S3 takes credentials as the key and secret only.
+        let endpoint = builder.get_config_value(&AmazonS3ConfigKey::Endpoint);
+        if endpoint
+            .as_deref()
+            .and_then(|e| Url::parse(e).ok())
+            .is_some_and(|e| e.password().is_some() || !e.username().is_empty())
+        {
+            return Err(self.invalid(
+                "the S3 endpoint URL has credentials in it: give them as the access key and secret (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) instead",
+            ));
         }
         if let Some((max_retries, retry_timeout)) = self.retry {
             builder = builder.with_retry(RetryConfig {

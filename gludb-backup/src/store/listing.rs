@@ -109,11 +109,46 @@ pub(crate) async fn stat(connected: &Connected, key: &str) -> Result<BackupListi
     })
 }
 
+/// [`stat`], also for an object whose name is not a backup name (a
+/// renamed archive can still be read): its set is empty and its time the
+/// object's last modification.
+pub(crate) async fn stat_any(connected: &Connected, key: &str) -> Result<BackupListing> {
+    if BackupKey::parse(key).is_some() {
+        return stat(connected, key).await;
+    }
+    let path = own_key(connected, key)?;
+    let meta = once_more(|| connected.store.head(&path))
+        .await
+        .map_err(|e| match e {
+            object_store::Error::NotFound { .. } => BackupError::NotFound {
+                destination: connected.description.clone(),
+                key: key.to_owned(),
+            },
+            other => BackupError::store(&connected.description, &format!("reading {key}"), other),
+        })?;
+    let modified = meta.last_modified;
+    let time = OffsetDateTime::from_unix_timestamp(modified.timestamp())
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    Ok(BackupListing {
+        key: path.to_string(),
+        set: String::new(),
+        selection: None,
+        time,
+        size: meta.size,
+    })
+}
+
 /// The store path of a backup of this destination: a key as listed
 /// (`<prefix>/<name>`), or a bare name (joined to the prefix). A key under
 /// another prefix belongs to another destination (another application's,
 /// maybe): for this one, there is no such backup.
 pub(crate) fn own_key(connected: &Connected, key: &str) -> Result<object_store::path::Path> {
+    if key.is_empty() || key.ends_with('/') {
+        return Err(BackupError::NotFound {
+            destination: connected.description.clone(),
+            key: key.to_owned(),
+        });
+    }
     let prefix = connected.prefix.as_ref();
     let path = match key.rsplit_once('/') {
         Some((parent, _)) if parent == prefix => key_path(key),

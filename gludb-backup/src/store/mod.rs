@@ -29,9 +29,9 @@ pub(crate) use destination::{Connected, StoreKind};
 pub use listing::BackupListing;
 pub(crate) use listing::{
     ArchiveMeter, BackupBytes, SetFilter, archive_error, list_backups, open_backup,
-    open_backup_metered,
+    open_backup_metered, stat_any,
 };
-pub use orphans::{Orphan, OrphanKind, OrphanReport};
+pub use orphans::{FailedOrphan, Orphan, OrphanKind, OrphanReport};
 pub(crate) use retention::prune;
 pub use retention::{PruneReport, Retention};
 
@@ -76,6 +76,22 @@ impl BackupStore {
     /// [`connect`](Self::connect) for a destination URL.
     pub fn from_url(url: &str) -> Result<BackupStore> {
         BackupStore::connect(&Destination::from_url(url)?)
+    }
+
+    /// Connects to backups that are already there, to read, verify or
+    /// prune them: unlike [`connect`](Self::connect), a `file://`
+    /// directory that does not exist is
+    /// [`BackupError::DestinationMissing`](crate::BackupError::DestinationMissing)
+    /// rather than a new, empty directory with "no backups" in it.
+    pub fn open(destination: &Destination) -> Result<BackupStore> {
+        Ok(BackupStore {
+            connected: Arc::new(destination.connect_existing()?),
+        })
+    }
+
+    /// [`open`](Self::open) for a destination URL.
+    pub fn open_url(url: &str) -> Result<BackupStore> {
+        BackupStore::open(&Destination::from_url(url)?)
     }
 
     /// Backups in a store the service already configured, under `prefix`
@@ -185,6 +201,14 @@ impl Place {
     pub(crate) fn store(&self) -> Result<BackupStore> {
         match self {
             Place::Destination(destination) => BackupStore::connect(destination),
+            Place::Store(store) => Ok(store.clone()),
+        }
+    }
+
+    /// [`store`](Self::store) for reading: nothing is created.
+    pub(crate) fn existing_store(&self) -> Result<BackupStore> {
+        match self {
+            Place::Destination(destination) => BackupStore::open(destination),
             Place::Store(store) => Ok(store.clone()),
         }
     }

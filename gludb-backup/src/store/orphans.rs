@@ -74,6 +74,25 @@ pub struct OrphanReport {
     pub cleaned: Vec<Orphan>,
     /// Left alone: younger than asked, or being written by this process.
     pub kept: Vec<Orphan>,
+    /// Could not be cleaned, with why (the others were cleaned all the
+    /// same).
+    pub failed: Vec<FailedOrphan>,
+}
+
+impl OrphanReport {
+    /// Whether everything old enough was cleaned.
+    pub fn is_clean(&self) -> bool {
+        self.failed.is_empty()
+    }
+}
+
+/// An orphan [`crate::BackupStore::clean_orphans`] could not remove.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailedOrphan {
+    /// What it is.
+    pub orphan: Orphan,
+    /// Why it could not be removed.
+    pub error: String,
 }
 
 /// The orphans under the destination's prefix, oldest first.
@@ -109,36 +128,45 @@ pub(crate) async fn clean(connected: &Connected, older_than: Duration) -> Result
             report.kept.push(orphan);
             continue;
         }
-        match (&orphan.kind, &connected.kind) {
+        // One that cannot be removed does not stop the others (nor hide
+        // what was cleaned before it).
+        let removed: Result<()> = match (&orphan.kind, &connected.kind) {
             #[cfg(feature = "aws")]
-            (OrphanKind::MultipartUpload { upload_id }, StoreKind::S3(access)) => {
-                access
-                    .store
-                    .abort_multipart(&key_path(&orphan.key), upload_id)
-                    .await
-                    .map_err(|e| {
-                        BackupError::store(
-                            &connected.description,
-                            &format!("aborting the upload of {}", orphan.key),
-                            e,
-                        )
-                    })?;
-            }
-            (OrphanKind::StagingFile { path }, _) => match std::fs::remove_file(path) {
-                Ok(()) => {}
-                // Finished or removed meanwhile: nothing left to clean.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    return Err(BackupError::io(
-                        &format!("deleting the staging file {}", path.display()),
+            (OrphanKind::MultipartUpload { upload_id }, StoreKind::S3(access)) => access
+                .store
+                .abort_multipart(&key_path(&orphan.key), upload_id)
+                .await
+                .map_err(|e| {
+                    BackupError::store(
+                        &connected.description,
+                        &format!("aborting the upload of {}", orphan.key),
                         e,
-                    ));
-                }
+                    )
+                }),
+            (OrphanKind::StagingFile { path }, _) => match std::fs::remove_file(path) {
+                Ok(()) => Ok(()),
+                // Finished or removed meanwhile: nothing left to clean.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(BackupError::io(
+                    &format!("deleting the staging file {}", path.display()),
+                    e,
+                )),
             },
             _ => continue,
+        };
+        match removed {
+            Ok(()) => {
+                tracing::info!(key = %orphan.key, "cleaned up what an interrupted backup left");
+                report.cleaned.push(orphan);
+            }
+            Err(e) => {
+                tracing::warn!(key = %orphan.key, error = %e, "could not clean up an orphan");
+                report.failed.push(FailedOrphan {
+                    orphan,
+                    error: e.to_string(),
+                });
+            }
         }
-        tracing::info!(key = %orphan.key, "cleaned up what an interrupted backup left");
-        report.cleaned.push(orphan);
     }
     Ok(report)
 }
@@ -164,6 +192,11 @@ fn staging_files(connected: &Connected, dir: &std::path::Path) -> Result<Vec<Orp
     };
     let mut found = Vec::new();
     for entry in entries.flatten() {
+        // object_store stages into plain files: a directory named like one
+        // is someone else's.
+        if !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
         let Ok(name) = entry.file_name().into_string() else {
             continue;
         };

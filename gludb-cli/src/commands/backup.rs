@@ -19,7 +19,7 @@ pub(super) async fn backup(
     output: &mut Output,
 ) -> Result<Exit, Failure> {
     let dbs = context.databases("backup")?;
-    let store = context.store()?;
+    let store = context.store_to_write()?;
     let mut backup = Backup::on(&store).with_name(&args.name);
     select(&mut backup, &args)?;
 
@@ -35,10 +35,17 @@ pub(super) async fn backup(
     let mut running = std::pin::pin!(running);
     let outcome = tokio::select! {
         outcome = &mut running => outcome,
-        _ = tokio::signal::ctrl_c() => {
-            output.note("interrupted: cancelling the backup...");
+        () = interrupted() => {
+            output.note("interrupted: cancelling the backup (interrupt again to quit at once)...");
             running.cancel();
-            running.await
+            tokio::select! {
+                outcome = &mut running => outcome,
+                () = interrupted() => {
+                    // The upload may be left: `orphans --clean` finds it.
+                    output.note("quit before the cancelled backup had cleaned up: see `orphans`");
+                    return Ok(Exit::Interrupted);
+                }
+            }
         }
     };
     progress
@@ -59,6 +66,26 @@ pub(super) async fn backup(
     );
     output.result(&report, &human)?;
     Ok(Exit::Ok)
+}
+
+/// Ctrl-C, or SIGTERM (how a service manager stops a process).
+async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+    }
+    // Without a handler, the signal's default action stands (the process
+    // ends); a future that never completes keeps the backup running.
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// Adds what the command line names; every name must match something.

@@ -23,10 +23,20 @@ pub(crate) struct Context<'a> {
 }
 
 impl Context<'_> {
-    /// The destination, connected (nothing is requested yet).
+    /// The destination, connected (nothing is requested yet), to read: a
+    /// `file://` directory that does not exist is an error, not created.
     fn store(&self) -> Result<BackupStore, Failure> {
-        let url = self
-            .options
+        Ok(BackupStore::open_url(self.url()?)?)
+    }
+
+    /// The destination to write a backup to (a `file://` directory is
+    /// created if missing).
+    fn store_to_write(&self) -> Result<BackupStore, Failure> {
+        Ok(BackupStore::from_url(self.url()?)?)
+    }
+
+    fn url(&self) -> Result<&str, Failure> {
+        self.options
             .destination
             .as_deref()
             .or(self.default_destination)
@@ -34,8 +44,7 @@ impl Context<'_> {
                 Failure::Usage(
                     "no destination: pass --destination URL or set GLUDB_BACKUP_URL".into(),
                 )
-            })?;
-        Ok(BackupStore::from_url(url)?)
+            })
     }
 
     /// The service's databases; commands that write need them.
@@ -60,8 +69,13 @@ pub(crate) async fn run(command: Command, context: &Context<'_>, output: &mut Ou
         Command::Cat(args) => read::cat(args, context, output).await,
         Command::Orphans(args) => store::orphans(args, context, output).await,
     };
-    match ran.and_then(|exit| output.flush().map(|()| exit)) {
-        Ok(exit) => exit,
-        Err(failure) => output.fail(failure),
+    match ran {
+        Ok(exit) => output.finish(exit),
+        Err(failure) => {
+            // What was printed before the failure (records of `cat
+            // --as-it-goes`) goes out first.
+            let _ = output.flush();
+            output.fail(failure)
+        }
     }
 }

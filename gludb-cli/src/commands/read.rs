@@ -79,6 +79,7 @@ pub(super) async fn cat(
     context: &Context<'_>,
     output: &mut Output,
 ) -> Result<Exit, Failure> {
+    output.stdout_is_data = true;
     let store = context.store()?;
     let check = if args.as_it_goes {
         ReadCheck::AsItGoes
@@ -95,5 +96,11 @@ pub(super) async fn cat(
         output.line(&line?)?;
     }
     drop(spinner);
+    if lines.has_manifest() == Some(false) {
+        output.note(&format!(
+            "note: {} has no manifest (an archive of the original GLUDB): its records could not be checked against one",
+            args.key
+        ));
+    }
     Ok(Exit::Ok)
 }

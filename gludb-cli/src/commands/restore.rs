@@ -1,6 +1,9 @@
 //! `verify` and `restore`: the two commands that check every record.
 
-use std::sync::{Arc, PoisonError};
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, PoisonError},
+};
 
 use gludb_backup::{Restore, RestoreMode, RestoreReport, VerifyReport};
 use gludb_core::Databases;
@@ -69,6 +72,23 @@ fn describe_verify(report: &VerifyReport) -> String {
             text.push_str(&format!("    problem: {problem}\n"));
         }
     }
+    let others: Vec<&str> = report
+        .skipped_members
+        .iter()
+        .map(String::as_str)
+        .filter(|m| {
+            !report
+                .classes
+                .iter()
+                .any(|c| m.strip_suffix(".json") == Some(c.name.as_str()))
+        })
+        .collect();
+    if !others.is_empty() {
+        text.push_str(&format!(
+            "  other members (sizes and hashes checked, not their contents): {}\n",
+            others.join(", ")
+        ));
+    }
     for problem in &report.problems {
         text.push_str(&format!("  problem: {problem}\n"));
     }
@@ -95,14 +115,14 @@ pub(super) async fn restore(
     if let Some(path) = &args.quarantine {
         restore = restore.with_quarantine(path);
     }
-    let opened;
-    let target = match &args.into {
+    let (opened, created) = match &args.into {
         Some(spec) => {
-            opened = open_target(spec).await?;
-            &opened
+            let (databases, new_file) = open_target(spec).await?;
+            (Some(databases), new_file)
         }
-        None => own,
+        None => (None, None),
     };
+    let target = opened.as_ref().unwrap_or(own);
     // As the backend describes itself: never with a password.
     let target_name = target
         .default_database()
@@ -120,6 +140,11 @@ pub(super) async fn restore(
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .finish();
+    if let (Err(_), Some(file)) = (&restored, &created) {
+        // Nothing was restored: the file `--into` made is not left behind.
+        drop(opened);
+        remove_sqlite_files(file);
+    }
     let report = restored?;
     output.result(&report, &describe_restore(&report, &target_name))?;
     Ok(Exit::Ok)
@@ -161,13 +186,22 @@ fn describe_restore(report: &RestoreReport, target: &str) -> String {
     text
 }
 
-/// The database named by `--into`.
-async fn open_target(spec: &str) -> Result<Databases, Failure> {
+/// The database named by `--into`, and the SQLite file it created, if it
+/// made a new one.
+async fn open_target(spec: &str) -> Result<(Databases, Option<PathBuf>), Failure> {
     if let Some(path) = spec.strip_prefix("sqlite:") {
+        if path.is_empty() || path.starts_with(':') {
+            return Err(Failure::Usage(
+                "--into sqlite: takes a file: sqlite:/path/to/restored.sqlite".into(),
+            ));
+        }
         #[cfg(feature = "sqlite")]
-        return Ok(Databases::new(
-            gludb_core::sqlite::Sqlite::open(path).await?,
-        ));
+        {
+            let path = PathBuf::from(path);
+            let new_file = (!path.exists()).then(|| path.clone());
+            let db = gludb_core::sqlite::Sqlite::open(&path).await?;
+            return Ok((Databases::new(db), new_file));
+        }
         #[cfg(not(feature = "sqlite"))]
         return Err(Failure::Usage(format!(
             "--into sqlite:{path} needs gludb's `sqlite` feature"
@@ -175,8 +209,9 @@ async fn open_target(spec: &str) -> Result<Databases, Failure> {
     }
     if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
         #[cfg(feature = "postgres")]
-        return Ok(Databases::new(
-            gludb_core::postgres::Postgres::connect(spec).await?,
+        return Ok((
+            Databases::new(gludb_core::postgres::Postgres::connect(spec).await?),
+            None,
         ));
         #[cfg(not(feature = "postgres"))]
         return Err(Failure::Usage(
@@ -186,4 +221,14 @@ async fn open_target(spec: &str) -> Result<Databases, Failure> {
     Err(Failure::Usage(
         "--into takes sqlite:<file> or postgres://...".into(),
     ))
+}
+
+/// Removes a SQLite database file and its companions (best effort: they
+/// hold nothing).
+fn remove_sqlite_files(file: &Path) {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut name = file.as_os_str().to_owned();
+        name.push(suffix);
+        let _ = std::fs::remove_file(name);
+    }
 }

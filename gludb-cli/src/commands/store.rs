@@ -115,7 +115,18 @@ pub(super) async fn orphans(
                 kind(&orphan.kind)
             ));
         }
+        for failed in &report.failed {
+            human.push_str(&format!(
+                "  FAILED {} ({}): {}\n",
+                failed.orphan.key,
+                kind(&failed.orphan.kind),
+                failed.error
+            ));
+        }
         output.result(&report, &human)?;
+        if !report.is_clean() {
+            return Ok(Exit::Failed);
+        }
     } else {
         let found = store.find_orphans().await?;
         if found.is_empty() {
