@@ -4,6 +4,8 @@
 # see README.md, "Features"), and the axum example's self-check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The examples first: tests/cli.rs runs the built demo service.
+cargo build --workspace --examples --all-features
 cargo test --workspace --all-targets --all-features
 cargo test --workspace --doc --all-features
 # Destinations whose feature is off are a typed error naming it: the

@@ -13,18 +13,34 @@ use std::{
 
 use serde_json::Value;
 
-/// An example binary, built next to this test (`cargo test` builds the
-/// examples of the package).
+/// An example binary, built next to this test: `cargo test` builds the
+/// package's examples as `examples/<name>-<hash>` (`cargo build` also as
+/// `examples/<name>`); the newest is the one built from this source.
 fn example_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap();
-    let example = dir.join("examples").join(name);
-    assert!(
-        example.exists(),
-        "{} is missing: run the tests with `--features cli` (scripts/test.sh does)",
-        example.display()
-    );
-    example
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("examples");
+    let hashed = format!("{name}-");
+    let newest = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            (file == name || (file.starts_with(&hashed) && !file.contains('.')))
+                && entry.file_type().is_ok_and(|t| t.is_file())
+        })
+        .max_by_key(|entry| entry.metadata().and_then(|m| m.modified()).ok());
+    match newest {
+        Some(entry) => entry.path(),
+        None => panic!(
+            "no {name} in {}: run the tests with `--features cli` (scripts/test.sh does)",
+            dir.display()
+        ),
+    }
 }
 
 fn demo_binary() -> PathBuf {

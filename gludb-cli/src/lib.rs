@@ -29,7 +29,8 @@
 //! | 2 | the command line is wrong (unknown option, class or module) |
 //! | 3 | the backup is damaged, does not match its manifest, or holds records that do not decode |
 //! | 4 | no backup under that key, or the class is not in it |
-//! | 130 | interrupted (Ctrl-C): a running backup was cancelled and left nothing |
+//! | 130 | interrupted (Ctrl-C or SIGTERM): a running backup was cancelled and left nothing |
+//! | 141 | stdout was closed before everything was written (`\| head`) by a command that otherwise succeeded |
 //!
 //! ```no_run
 //! # async fn service(dbs: gludb_core::Databases) {
@@ -101,7 +102,7 @@ pub async fn run(dbs: &Databases) -> Exit {
 #[derive(Parser)]
 #[command(
     about = "Back up, list, inspect, verify, restore and prune gludb backups",
-    after_help = "Exit codes: 0 done, 1 failed, 2 usage, 3 the backup has a problem, 4 not found, 130 interrupted.\nDestinations: --destination URL or GLUDB_BACKUP_URL (file:///dir, s3://bucket/prefix with AWS_* credentials, gs://, az://)."
+    after_help = "Exit codes: 0 done, 1 failed, 2 usage, 3 the backup has a problem, 4 not found, 130 interrupted, 141 output cut short.\nDestinations: --destination URL or GLUDB_BACKUP_URL (file:///dir, s3://bucket/prefix with AWS_* credentials, gs://, az://)."
 )]
 struct Cli {
     #[command(flatten)]
