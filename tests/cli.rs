@@ -13,34 +13,19 @@ use std::{
 
 use serde_json::Value;
 
-/// An example binary, built next to this test: `cargo test` builds the
-/// package's examples as `examples/<name>-<hash>` (`cargo build` also as
-/// `examples/<name>`); the newest is the one built from this source.
+/// An example binary, as `cargo build --examples` leaves it next to this
+/// test (`cargo test` builds examples under hashed names, some of them as
+/// test harnesses: scripts/test.sh builds the examples first).
 fn example_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("examples");
-    let hashed = format!("{name}-");
-    let newest = std::fs::read_dir(&dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|entry| {
-            let file = entry.file_name().to_string_lossy().into_owned();
-            (file == name || (file.starts_with(&hashed) && !file.contains('.')))
-                && entry.file_type().is_ok_and(|t| t.is_file())
-        })
-        .max_by_key(|entry| entry.metadata().and_then(|m| m.modified()).ok());
-    match newest {
-        Some(entry) => entry.path(),
-        None => panic!(
-            "no {name} in {}: run the tests with `--features cli` (scripts/test.sh does)",
-            dir.display()
-        ),
-    }
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    let example = dir.join("examples").join(name);
+    assert!(
+        example.exists(),
+        "{} is missing: `cargo build --features cli --examples` first (scripts/test.sh does)",
+        example.display()
+    );
+    example
 }
 
 fn demo_binary() -> PathBuf {
