@@ -142,6 +142,20 @@ pub enum BackupError {
         candidates: String,
     },
 
+    /// A registered type differs from its class in the backup, and the
+    /// restore was told to refuse that (`Restore::refuse_schema_drift`).
+    #[error(
+        "class {class} of backup {key} was backed up with another schema ({drift}); nothing was restored"
+    )]
+    SchemaDrift {
+        /// The backup's key.
+        key: String,
+        /// The class, `<TypeName>--<table>`.
+        class: String,
+        /// What changed.
+        drift: String,
+    },
+
     /// A backup set name that cannot be used in object names.
     #[error("invalid backup set name {name:?}: {reason}")]
     InvalidSetName {

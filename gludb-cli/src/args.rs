@@ -70,9 +70,10 @@ Example:
     /// checked to be a JSON object with an id). Exit code 3 if anything is
     /// wrong.
     #[command(after_help = "\
-Example:
-  verify Backup_UTC_2026-11-27T02_00_00.123456_1a2b3c-4d5e6f70.tar.gz || page-someone")]
-    Verify(KeyArgs),
+Examples:
+  verify Backup_UTC_2026-11-27T02_00_00.123456_1a2b3c-4d5e6f70.tar.gz || page-someone
+  verify <key> --fail-on-drift      # exit 3 if a type changed since the backup")]
+    Verify(VerifyArgs),
     /// Restore a backup into the service's databases, or into `--into`
     /// (service binaries only). All or nothing.
     #[command(after_help = "\
@@ -153,6 +154,18 @@ pub struct KeyArgs {
     pub key: String,
 }
 
+/// `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The backup's key, as `list` shows it.
+    pub key: String,
+    /// Exit 3 when a registered type's schema differs from its class in
+    /// the backup (a field added, removed, renamed or retyped), even if
+    /// every record decodes.
+    #[arg(long)]
+    pub fail_on_drift: bool,
+}
+
 /// What a restore does with rows already in a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ModeArg {
@@ -184,6 +197,10 @@ pub struct RestoreArgs {
     /// instead of refusing the whole restore.
     #[arg(long, value_name = "FILE")]
     pub quarantine: Option<std::path::PathBuf>,
+    /// Restore nothing if a registered type's schema differs from its class
+    /// in the backup (the drift is reported either way).
+    #[arg(long)]
+    pub refuse_drift: bool,
 }
 
 /// `prune`.

@@ -87,7 +87,7 @@ use gludb_core::Databases;
 
 pub use args::{
     BackupArgs, CatArgs, Command, GlobalOptions, KeyArgs, ListArgs, ModeArg, Operator, OrphansArgs,
-    PruneArgs, RestoreArgs,
+    PruneArgs, RestoreArgs, VerifyArgs,
 };
 pub use output::Exit;
 

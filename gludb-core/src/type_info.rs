@@ -24,6 +24,7 @@ pub struct TypeInfo {
     module_path: &'static str,
     bases: &'static [fn() -> &'static TypeInfo],
     indexes: &'static [&'static str],
+    shape: &'static str,
     decode: DecodeFn,
 }
 
@@ -36,6 +37,7 @@ impl TypeInfo {
         module_path: &'static str,
         bases: &'static [fn() -> &'static TypeInfo],
         indexes: &'static [&'static str],
+        shape: &'static str,
         decode: DecodeFn,
     ) -> Self {
         Self {
@@ -44,8 +46,18 @@ impl TypeInfo {
             module_path,
             bases,
             indexes,
+            shape,
             decode,
         }
+    }
+
+    /// The type's shape as `#[derive(Storable)]` read it from the source:
+    /// table, bases, indexes, and each field's name, type and
+    /// `#[serde(...)]` attributes (sorted by name), e.g.
+    /// `table=Notes;bases=;indexes=;fields=id:String,text:String`. Its hash
+    /// is the schema fingerprint backups record per class.
+    pub fn shape(&self) -> &'static str {
+        self.shape
     }
 
     /// The Rust type's name, e.g. `SimpleData` (GLUDB's class name).

@@ -32,6 +32,9 @@ pub struct Field<'a> {
     pub ty: &'a Type,
     /// The JSON keys its `#[serde(...)]` attributes give it.
     pub serde: SerdeField,
+    /// Its attributes, as written (the schema fingerprint counts the
+    /// `#[serde(...)]` ones: they change what is stored).
+    pub attrs: &'a [syn::Attribute],
 }
 
 impl<'a> Input<'a> {
@@ -79,6 +82,7 @@ fn named_fields<'a>(node: &'a DeriveInput, errors: &mut Errors) -> Option<Vec<Fi
                             ident,
                             ty: &field.ty,
                             serde: attr::serde_field(&field.attrs),
+                            attrs: &field.attrs,
                         })
                     })
                     .collect();

@@ -41,6 +41,7 @@ fn impl_storable(input: &Input) -> TokenStream {
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     let name_checks = name_checks(input);
     let finders = finders(input);
+    let shape = crate::shape::of(input);
 
     // Spanned at the user's path so that "the trait bound `X: Storable` is not
     // satisfied" points at the base in the attribute, not at the derive.
@@ -85,6 +86,7 @@ fn impl_storable(input: &Input) -> TokenStream {
                         ::core::module_path!(),
                         &[#(#bases),*],
                         &[#(#index_names),*],
+                        #shape,
                         __gludb_rt::decode_record::<#ident>,
                     );
                     &__GLUDB_TYPE_INFO

@@ -47,6 +47,7 @@
 mod ast;
 mod attr;
 mod expand;
+mod shape;
 mod valid;
 
 use proc_macro::TokenStream;

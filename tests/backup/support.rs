@@ -288,6 +288,8 @@ pub fn simple_member(
         records: data.iter().filter(|b| **b == b'\n').count() as u64,
         bytes: data.len() as u64,
         sha256: sha256_hex(data),
+        fingerprint: None,
+        shape: None,
     }
 }
 

@@ -19,6 +19,7 @@
 //! gludb-rs wrote before sets (`Backup_<time>Z.tar.gz`) belong to the set
 //! `Backup`.
 
+use super::ArchiveFormat;
 use std::{
     fmt,
     sync::atomic::{AtomicI64, Ordering},
@@ -139,6 +140,8 @@ pub struct BackupKey {
     time: OffsetDateTime,
     /// The file name, as written or as found.
     name: String,
+    /// What the name's suffix says the archive is.
+    format: ArchiveFormat,
 }
 
 /// The tag of a selection (see [`BackupKey`]): 6 hex digits of the SHA-256
@@ -184,7 +187,22 @@ impl BackupKey {
             selection: Some(selection.to_owned()),
             time,
             name,
+            format: ArchiveFormat::GZIP,
         }
+    }
+
+    /// The same key for an archive of `format` (its name's suffix).
+    pub fn with_format(mut self, format: ArchiveFormat) -> BackupKey {
+        if let Some((stem, _)) = ArchiveFormat::strip(&self.name) {
+            self.name = format!("{stem}{}", format.suffix());
+            self.format = format;
+        }
+        self
+    }
+
+    /// What the name says the archive is (compression, encryption).
+    pub fn format(&self) -> ArchiveFormat {
+        self.format
     }
 
     /// The set the backup belongs to.
@@ -202,12 +220,13 @@ impl BackupKey {
         self.time
     }
 
-    /// Whether gludb-rs wrote it (its name has a selection tag, or is the
-    /// `Backup_<time>Z` form of gludb-rs before sets), and so with a
-    /// manifest: an archive of this name without one was cut short or had
-    /// its manifest removed. The original Python GLUDB's names have neither.
+    /// Whether gludb-rs wrote it (its name has a selection tag), and so
+    /// with a manifest: an archive of this name without one was cut short
+    /// or had its manifest removed. The original Python GLUDB's names have
+    /// none (nor the `Backup_<time>Z` names of gludb-rs before sets, which
+    /// are read as they are).
     pub fn has_manifest_by_name(&self) -> bool {
-        self.selection.is_some() || !self.name.starts_with(PREFIX)
+        self.selection.is_some()
     }
 
     /// The file name.
@@ -222,7 +241,7 @@ impl BackupKey {
     /// the set `Backup`.
     pub fn parse(key: &str) -> Option<BackupKey> {
         let name = key.rsplit('/').next()?;
-        let stem = name.strip_suffix(SUFFIX)?;
+        let (stem, format) = ArchiveFormat::strip(name)?;
         let (time, selection, set) = match stem.strip_prefix(PREFIX) {
             Some(rest) => parse_ours(rest)?,
             // gludb-rs before sets: `Backup_<time>Z`.
@@ -236,6 +255,7 @@ impl BackupKey {
             selection,
             time,
             name: name.to_owned(),
+            format,
         })
     }
 }

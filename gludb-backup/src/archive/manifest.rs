@@ -77,6 +77,15 @@ pub struct MemberManifest {
     pub bytes: u64,
     /// SHA-256 of the member's bytes, lowercase hex.
     pub sha256: String,
+    /// The class's schema fingerprint at backup time (see
+    /// [`fingerprint`](super::fingerprint)); absent in archives of older
+    /// writers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// The shape the fingerprint is of (`gludb_core::TypeInfo::shape`), so
+    /// a drift can be described, not only detected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<String>,
 }
 
 impl MemberManifest {
@@ -84,6 +93,14 @@ impl MemberManifest {
     /// without `.json`).
     pub fn class_name(&self) -> &str {
         self.name.strip_suffix(".json").unwrap_or(&self.name)
+    }
+
+    /// How the running type `info` differs from the class as it was backed
+    /// up, if the manifest recorded its shape.
+    pub fn schema_drift(&self, info: &gludb_core::TypeInfo) -> Option<String> {
+        self.shape
+            .as_deref()
+            .and_then(|then| super::drift(then, info.shape()))
     }
 }
 

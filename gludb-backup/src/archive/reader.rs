@@ -15,7 +15,7 @@ use async_compression::tokio::bufread::GzipDecoder;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use tokio_tar::{Archive, Entry, EntryType};
 
 /// Bounds on what an archive may make the reader hold in memory.
@@ -99,6 +99,23 @@ pub enum ArchiveError {
         "the archive has no manifest, though its name says gludb-rs wrote it (always with one): it was cut short or its manifest removed"
     )]
     ManifestRemoved,
+    /// The archive is encrypted and no identity was given to read it.
+    #[error("the archive is encrypted with age: give the identity (secret key) that reads it")]
+    IdentityRequired,
+    /// The archive is encrypted to none of the identities given.
+    #[error("the archive is encrypted with age to none of the identities given")]
+    NoMatchingIdentity,
+    /// The archive's format needs a Cargo feature this build does not have.
+    #[error("the archive needs gludb's `{0}` feature to be read")]
+    NeedsFeature(&'static str),
+    /// The archive's name and its first bytes say different formats.
+    #[error("the archive's name says {named}, but its contents are not (they start like {found})")]
+    FormatMismatch {
+        /// What the name says.
+        named: super::ArchiveFormat,
+        /// What the bytes look like.
+        found: &'static str,
+    },
     /// A member does not match its manifest entry.
     #[error("member {member} does not match the manifest: {detail}")]
     Mismatch {
@@ -129,7 +146,8 @@ impl ArchiveError {
     }
 }
 
-type Input<R> = Archive<EofTracker<GzipDecoder<R>>>;
+/// The tar reader over the plain tar stream `R`.
+type Input<R> = Archive<EofTracker<R>>;
 
 /// Notes when the decompressed stream ends. A tar archive ends with zero
 /// blocks *before* its data runs out; a stream that runs out while the tar
@@ -159,7 +177,7 @@ impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for EofTracker<T> {
 }
 
 /// Streams an archive's members.
-pub struct ArchiveReader<R: AsyncBufRead + Unpin + Send> {
+pub struct ArchiveReader<R: AsyncRead + Unpin + Send> {
     /// Raw entries: GNU long names and PAX paths are handled here, with
     /// bounds the tar crate does not apply.
     entries: BoxStream<'static, io::Result<Entry<Input<R>>>>,
@@ -170,14 +188,20 @@ pub struct ArchiveReader<R: AsyncBufRead + Unpin + Send> {
     archive: Input<R>,
 }
 
-impl<R: AsyncBufRead + Unpin + Send + 'static> ArchiveReader<R> {
+impl<I: AsyncBufRead + Unpin + Send + 'static> ArchiveReader<GzipDecoder<I>> {
     /// Reads the gzip'd tar coming from `input` (several concatenated gzip
     /// members are one stream, as `gzip` itself reads them).
-    pub fn new(input: R, limits: Limits) -> Result<Self, ArchiveError> {
-        let gzip = super::gzip::decoder(input);
+    pub fn new(input: I, limits: Limits) -> Result<Self, ArchiveError> {
+        ArchiveReader::from_tar(super::compress::gzip_decoder(input), limits)
+    }
+}
+
+impl<R: AsyncRead + Unpin + Send + 'static> ArchiveReader<R> {
+    /// Reads a plain tar stream (decompressed, decrypted).
+    pub fn from_tar(tar: R, limits: Limits) -> Result<Self, ArchiveError> {
         let eof = Arc::new(AtomicBool::new(false));
         let tracked = EofTracker {
-            inner: gzip,
+            inner: tar,
             reached: Arc::clone(&eof),
         };
         let mut archive = Archive::new(tracked);
@@ -270,7 +294,7 @@ impl<R: AsyncBufRead + Unpin + Send + 'static> ArchiveReader<R> {
 }
 
 /// One file member being read.
-pub struct Member<R: AsyncBufRead + Unpin + Send> {
+pub struct Member<R: AsyncRead + Unpin + Send> {
     name: String,
     reader: BufReader<Entry<Input<R>>>,
     hasher: Sha256,
@@ -293,7 +317,7 @@ pub struct MemberDigest {
     pub sha256: String,
 }
 
-impl<R: AsyncBufRead + Unpin + Send + 'static> Member<R> {
+impl<R: AsyncRead + Unpin + Send + 'static> Member<R> {
     /// The member's name.
     pub fn name(&self) -> &str {
         &self.name

@@ -93,6 +93,8 @@ impl<W: AsyncWrite + Unpin + Send> ArchiveWriter<W> {
                 records: reader.records,
                 bytes: reader.bytes,
                 sha256: format!("{:x}", reader.hasher.finalize()),
+                fingerprint: Some(super::fingerprint(info.shape())),
+                shape: Some(info.shape().to_owned()),
             },
             problems,
         })

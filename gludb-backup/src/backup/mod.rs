@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     BackupError, BackupListing, BackupStore, Destination, PruneReport, Result, Retention,
-    archive::{BackupKey, SetName, next_run_time},
+    archive::{ArchiveFormat, BackupKey, Codec, SetName, next_run_time},
     store::{
         Place, SetFilter, list_backups, prune,
         upload::{MAX_PART_SIZE, S3_MIN_PART_SIZE},
@@ -46,6 +46,9 @@ const MAX_UPLOAD_CONCURRENCY: usize = 256;
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Tuning {
     pub(crate) compression_level: u32,
+    /// gzip (the default) or zstd, at `zstd_level` for zstd.
+    pub(crate) codec: Codec,
+    pub(crate) zstd_level: i32,
     pub(crate) part_size: Option<usize>,
     pub(crate) upload_concurrency: usize,
 }
@@ -53,6 +56,20 @@ pub(crate) struct Tuning {
 impl Tuning {
     /// Settings out of range are errors, not silently changed values.
     fn check(&self) -> Result<()> {
+        if self.codec == Codec::Zstd {
+            if !cfg!(feature = "zstd") {
+                return Err(BackupError::FeatureNotEnabled {
+                    destination: "a .tar.zst archive".to_owned(),
+                    feature: "zstd",
+                });
+            }
+            if !(1..=22).contains(&self.zstd_level) {
+                return Err(BackupError::InvalidOption {
+                    option: "compression level",
+                    reason: format!("{} is not a zstd level (1 to 22)", self.zstd_level),
+                });
+            }
+        }
         if !(1..=9).contains(&self.compression_level) {
             return Err(BackupError::InvalidOption {
                 option: "compression level",
@@ -122,6 +139,9 @@ pub struct Backup {
     pub(crate) progress: Option<ProgressCallback>,
     pub(crate) require_tables: bool,
     pub(crate) check_records: bool,
+    /// age public keys the archive is encrypted to (none: not encrypted).
+    #[cfg(feature = "age")]
+    pub(crate) recipients: Vec<crate::archive::Recipient>,
 }
 
 /// What [`Backup::with_progress`] calls.
@@ -175,12 +195,16 @@ impl Backup {
             name: SetName::default_set().to_string(),
             tuning: Tuning {
                 compression_level: 3,
+                codec: Codec::Gzip,
+                zstd_level: 3,
                 part_size: None,
                 upload_concurrency: 2,
             },
             progress: None,
             require_tables: false,
             check_records: false,
+            #[cfg(feature = "age")]
+            recipients: Vec::new(),
         }
     }
 
@@ -230,6 +254,39 @@ impl Backup {
     pub fn with_compression_level(mut self, level: u32) -> Backup {
         self.tuning.compression_level = level;
         self
+    }
+
+    /// Compress with zstd at `level` (1 to 22; 3 is zstd's default) into
+    /// `Backup_…tar.zst`, on all cores, instead of gzip: faster at the same
+    /// size, or smaller. Readers of the original GLUDB's format (gzip) cannot
+    /// read it; every reader of gludb-rs can. Needs the `zstd` feature (a
+    /// backup without it is [`BackupError::FeatureNotEnabled`]).
+    pub fn with_zstd(mut self, level: i32) -> Backup {
+        self.tuning.codec = Codec::Zstd;
+        self.tuning.zstd_level = level;
+        self
+    }
+
+    /// Encrypt the archive to these age public keys (`age1...`) into
+    /// `Backup_…tar.gz.age` (`.tar.zst.age`): whoever can read the bucket
+    /// cannot read the backup; any one of the matching secret keys can
+    /// (`BackupStore::with_identities`, or `age -d`).
+    #[cfg(feature = "age")]
+    pub fn encrypt_to(
+        mut self,
+        recipients: impl IntoIterator<Item = crate::archive::Recipient>,
+    ) -> Backup {
+        self.recipients = recipients.into_iter().collect();
+        self
+    }
+
+    /// The format the archive is written in.
+    pub(crate) fn format(&self) -> ArchiveFormat {
+        #[cfg(feature = "age")]
+        let encrypted = !self.recipients.is_empty();
+        #[cfg(not(feature = "age"))]
+        let encrypted = false;
+        ArchiveFormat::new(self.tuning.codec, encrypted)
     }
 
     /// Multipart part size in bytes, 5 MiB to 5 GiB (checked when the
@@ -302,7 +359,8 @@ impl Backup {
         let started = next_run_time();
         let connected = store.connected();
         let id = SetId::new(connected, &set_name, &self.selection);
-        let key = BackupKey::new(set_name.clone(), id.selection(), started);
+        let key =
+            BackupKey::new(set_name.clone(), id.selection(), started).with_format(self.format());
         let path = connected.path_of(&key.file_name());
         let guard = set::begin_run(&id, &connected.description, path.as_ref())?;
         let cancel = CancellationToken::new();

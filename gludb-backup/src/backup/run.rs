@@ -25,8 +25,8 @@ use crate::{
     Backup, BackupError, BackupHistory, BackupReport, BackupStatus, BackupStore, ClassCount,
     ClassReport, Progress, Result,
     archive::{
-        ArchiveWriter, Manifest, MemberManifest, SetName,
-        gzip::{ChunkWriter, chunk_channel, compress_chunks},
+        ArchiveWriter, Codec, Manifest, MemberManifest, SetName,
+        compress::{ChunkWriter, Compression, chunk_channel, compress_chunks},
         selection_tag,
     },
     store::{
@@ -331,8 +331,25 @@ impl Run {
         let archive = ArchiveWriter::new(chunk_writer, mtime);
         let produce = self.produce(archive, &mut snapshots, log);
         let destination = &self.store.connected().description;
+        let tuning = &self.backup.tuning;
+        let compression = Compression {
+            codec: tuning.codec,
+            level: match tuning.codec {
+                Codec::Gzip => i32::try_from(tuning.compression_level).unwrap_or(3),
+                Codec::Zstd => tuning.zstd_level,
+            },
+        };
         let compress = async {
-            let members = compress_chunks(chunks, self.backup.tuning.compression_level, workers);
+            let members = compress_chunks(chunks, compression, workers);
+            #[cfg(feature = "age")]
+            let members: futures_util::stream::BoxStream<'_, std::io::Result<Vec<u8>>> =
+                if self.backup.recipients.is_empty() {
+                    members.boxed()
+                } else {
+                    crate::archive::encrypt::encrypt(members, &self.backup.recipients)
+                        .map_err(|e| BackupError::io("starting the encryption", e))?
+                        .boxed()
+                };
             let mut members = std::pin::pin!(members);
             while let Some(member) = members.next().await {
                 let member = member.map_err(|e| BackupError::io("compressing", e))?;

@@ -1,6 +1,7 @@
 //! What a backup holds, from its manifest (or, for an archive without one,
 //! from reading it): the `inspect` of operators' tools.
 
+use gludb_core::registry;
 use serde::Serialize;
 
 use crate::{
@@ -29,6 +30,13 @@ pub struct InspectedClass {
     pub bytes: u64,
     /// SHA-256 of the member, lowercase hex.
     pub sha256: String,
+    /// The class's schema fingerprint when it was backed up, if recorded.
+    pub fingerprint: Option<String>,
+    /// The shape that fingerprint is of (table, bases, indexes, fields).
+    pub shape: Option<String>,
+    /// How the type this program registers under the class's name differs
+    /// from it, if it does.
+    pub schema_drift: Option<String>,
 }
 
 /// What [`BackupStore::inspect`] found.
@@ -114,6 +122,12 @@ pub(super) async fn inspect(store: &BackupStore, key: &str, limits: Limits) -> R
                 records: m.records,
                 bytes: m.bytes,
                 sha256: m.sha256.clone(),
+                fingerprint: m.fingerprint.clone(),
+                shape: m.shape.clone(),
+                schema_drift: match registry::find_by_backup_name(m.class_name()).as_slice() {
+                    [info] => m.schema_drift(info),
+                    _ => None,
+                },
             })
             .collect();
     }
@@ -132,6 +146,9 @@ pub(super) async fn inspect(store: &BackupStore, key: &str, limits: Limits) -> R
                     records: digest.lines,
                     bytes: digest.bytes,
                     sha256: digest.sha256.clone(),
+                    fingerprint: None,
+                    shape: None,
+                    schema_drift: None,
                 });
             }
             Some(_) => {}

@@ -69,6 +69,10 @@ pub struct ClassRestore {
     /// Records that did not decode and were set aside in the quarantine
     /// file (see [`Restore::with_quarantine`]).
     pub quarantined: u64,
+    /// How the registered type differs from the class as it was backed up
+    /// (see [`Restore::refuse_schema_drift`]); `None` when it is the same
+    /// or the archive did not record it.
+    pub schema_drift: Option<String>,
 }
 
 /// The outcome of a successful [`Restore::restore`].
@@ -126,6 +130,7 @@ pub struct Restore {
     mode: RestoreMode,
     limits: Limits,
     require_manifest: bool,
+    refuse_drift: bool,
     quarantine: Option<PathBuf>,
     progress: Option<RestoreProgressCallback>,
 }
@@ -140,6 +145,7 @@ impl std::fmt::Debug for Restore {
             .field("mode", &self.mode)
             .field("limits", &self.limits)
             .field("require_manifest", &self.require_manifest)
+            .field("refuse_drift", &self.refuse_drift)
             .field("quarantine", &self.quarantine)
             .field("progress", &self.progress.as_ref().map(|_| "callback"))
             .finish()
@@ -201,6 +207,7 @@ impl Restore {
             mode: RestoreMode::default(),
             limits: Limits::default(),
             require_manifest: false,
+            refuse_drift: false,
             quarantine: None,
             progress: None,
         }
@@ -247,6 +254,15 @@ impl Restore {
     /// restores nothing.
     pub fn with_quarantine(mut self, path: impl AsRef<Path>) -> Restore {
         self.quarantine = Some(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Refuse the restore (nothing is written) when a registered type's
+    /// schema differs from its class in the backup, though every record may
+    /// still decode: a field added, removed, renamed or retyped since the
+    /// backup. Off by default: the drift is then only reported, per class.
+    pub fn refuse_schema_drift(mut self, refuse: bool) -> Restore {
+        self.refuse_drift = refuse;
         self
     }
 
@@ -445,6 +461,8 @@ impl RestoreRun<'_> {
             skipped_members: Vec::new(),
             quarantine_file: None,
         };
+        // The registered type of each class restored, in report order.
+        let mut types = Vec::new();
         let mut walk = Walk::new(reader, restore.limits, selection, true);
         while let Some(Visit { mut member, kind }) =
             walk.next().await.map_err(|e| self.archive(e))?
@@ -454,6 +472,7 @@ impl RestoreRun<'_> {
                     let position = report.classes.len();
                     let class = self.restore_member(info, position, &mut member).await?;
                     report.classes.push(class);
+                    types.push(info);
                 }
                 MemberKind::Ambiguous(candidates) => {
                     let names: Vec<_> = candidates.iter().map(|c| c.full_name()).collect();
@@ -477,6 +496,22 @@ impl RestoreRun<'_> {
         }
         let summary = walk.finish().map_err(|e| self.archive(e))?;
         report.has_manifest = summary.has_manifest;
+        if let Some(manifest) = &summary.manifest {
+            for (class, info) in report.classes.iter_mut().zip(&types) {
+                let entry = manifest
+                    .members
+                    .iter()
+                    .find(|m| m.class_name() == class.name);
+                class.schema_drift = entry.and_then(|m| m.schema_drift(info));
+                if let (true, Some(drift)) = (restore.refuse_drift, &class.schema_drift) {
+                    return Err(BackupError::SchemaDrift {
+                        key: self.key.to_owned(),
+                        class: class.name.clone(),
+                        drift: drift.clone(),
+                    });
+                }
+            }
+        }
         if let Some(problem) =
             manifest_problem(self.key, summary.has_manifest, restore.require_manifest)
         {
@@ -588,6 +623,7 @@ impl RestoreRun<'_> {
             // Filled in from the writer's counts once it has finished.
             written: 0,
             quarantined,
+            schema_drift: None,
         })
     }
 

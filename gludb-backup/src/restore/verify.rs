@@ -40,6 +40,10 @@ pub struct ClassCheck {
     pub sha256: String,
     /// What is wrong; empty when the class is OK.
     pub problems: Vec<String>,
+    /// How the registered type differs from the class as it was backed up
+    /// (its schema fingerprint changed), even if every record decodes;
+    /// `None` when it is the same, or the archive did not record it.
+    pub schema_drift: Option<String>,
 }
 
 /// The outcome of [`crate::Restore::verify`].
@@ -63,9 +67,15 @@ pub struct VerifyReport {
 }
 
 impl VerifyReport {
-    /// Whether nothing is wrong (a missing manifest alone is not wrong).
+    /// Whether nothing is wrong (a missing manifest alone is not wrong,
+    /// nor is schema drift: see [`has_schema_drift`](Self::has_schema_drift)).
     pub fn is_ok(&self) -> bool {
         self.problems.is_empty() && self.classes.iter().all(|c| c.problems.is_empty())
+    }
+
+    /// Whether a registered type differs from its class in the backup.
+    pub fn has_schema_drift(&self) -> bool {
+        self.classes.iter().any(|c| c.schema_drift.is_some())
     }
 }
 
@@ -86,11 +96,21 @@ pub(crate) async fn verify(
     // Reading stops at the first error the walk cannot go past (a corrupt
     // stream); what was read so far is still reported.
     let mut walk = Walk::new(reader, limits, selection, false);
-    match check_all(&mut walk, &mut report)
+    let mut types = Vec::new();
+    match check_all(&mut walk, &mut report, &mut types)
         .await
         .and_then(|()| walk.finish())
     {
         Ok(summary) => {
+            if let Some(manifest) = &summary.manifest {
+                for (class, info) in report.classes.iter_mut().zip(&types) {
+                    let entry = manifest
+                        .members
+                        .iter()
+                        .find(|m| m.class_name() == class.name);
+                    class.schema_drift = info.zip(entry).and_then(|(info, m)| m.schema_drift(info));
+                }
+            }
             report.has_manifest = summary.has_manifest;
             if let Some(problem) = manifest_problem(key, summary.has_manifest, false) {
                 report.problems.push(problem.to_string());
@@ -131,7 +151,13 @@ pub(crate) async fn verify(
 
 /// Reads every member: class members' records are decoded with their
 /// type, everything is hashed.
-async fn check_all(walk: &mut Walk<'_>, report: &mut VerifyReport) -> Result<(), ArchiveError> {
+/// `types` gets the registered type of each class member (in the order of
+/// `report.classes`).
+async fn check_all(
+    walk: &mut Walk<'_>,
+    report: &mut VerifyReport,
+    types: &mut Vec<Option<&'static gludb_core::TypeInfo>>,
+) -> Result<(), ArchiveError> {
     while let Some(Visit { mut member, kind }) = walk.next().await? {
         let mut problems = Vec::new();
         let mut failures = 0usize;
@@ -195,6 +221,7 @@ async fn check_all(walk: &mut Walk<'_>, report: &mut VerifyReport) -> Result<(),
             report.skipped_members.push(digest.name.clone());
         }
         if named_like_class {
+            types.push(info);
             report.classes.push(ClassCheck {
                 name: digest.name.trim_end_matches(".json").to_owned(),
                 registered: info.is_some(),
@@ -202,6 +229,7 @@ async fn check_all(walk: &mut Walk<'_>, report: &mut VerifyReport) -> Result<(),
                 bytes: digest.bytes,
                 sha256: digest.sha256,
                 problems,
+                schema_drift: None,
             });
         }
     }

@@ -18,6 +18,7 @@ use std::{
     time::Duration,
 };
 
+use crate::archive::open::Keys;
 use object_store::{
     ObjectStore, ObjectStoreScheme, local::LocalFileSystem, memory::InMemory, path::Path,
 };
@@ -268,6 +269,8 @@ pub(crate) struct Connected {
     /// bucket `backups`).
     pub(crate) identity: String,
     pub(crate) kind: StoreKind,
+    /// The secret keys encrypted backups are read with (none by default).
+    pub(crate) keys: Keys,
 }
 
 impl Connected {
@@ -464,6 +467,7 @@ impl Destination {
                         identity: description.clone(),
                         description,
                         kind: StoreKind::Local(dir),
+                        keys: Keys::default(),
                     })
                 }
                 "memory" => {
@@ -479,6 +483,7 @@ impl Destination {
                         location: description.clone(),
                         description,
                         kind: StoreKind::Memory,
+                        keys: Keys::default(),
                     })
                 }
                 _ => {
@@ -495,6 +500,7 @@ impl Destination {
                         identity: description.clone(),
                         description,
                         kind: StoreKind::Other,
+                        keys: Keys::default(),
                     })
                 }
             },
@@ -677,6 +683,7 @@ impl Destination {
                 region,
                 client_options,
             }),
+            keys: Keys::default(),
         })
     }
 

@@ -12,6 +12,7 @@ use tokio_util::io::StreamReader;
 
 use crate::{
     BackupError, Result,
+    archive::open::plain_tar,
     archive::{ArchiveError, ArchiveReader, BackupKey, Limits, SetName},
     store::destination::Connected,
     store::retry::once_more,
@@ -170,11 +171,9 @@ pub(crate) fn key_path(key: &str) -> object_store::path::Path {
     object_store::path::Path::parse(key).unwrap_or_else(|_| object_store::path::Path::from(key))
 }
 
-/// The byte stream of a stored backup, as the archive reader takes it.
-pub(crate) type BackupBytes = StreamReader<
-    futures_util::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>,
-    bytes::Bytes,
->;
+/// The plain tar stream of a stored backup (decrypted, decompressed), as
+/// the archive reader takes it.
+pub(crate) type BackupBytes = crate::archive::compress::Decoded;
 
 /// Opens the backup `key` (a full key, as listed) for streaming.
 pub(crate) async fn open_backup(
@@ -225,13 +224,24 @@ pub(crate) async fn open_backup_metered(
         })
         .map_err(std::io::Error::from)
         .boxed();
-    let reader = ArchiveReader::new(StreamReader::new(bytes), limits)
+    // The name says the format; the first bytes must agree.
+    let named = BackupKey::parse(key).map(|k| k.format());
+    let tar = plain_tar(StreamReader::new(bytes), named, &connected.keys)
+        .await
         .map_err(|e| archive_error(connected, key, e))?;
+    let reader =
+        ArchiveReader::from_tar(tar, limits).map_err(|e| archive_error(connected, key, e))?;
     Ok((reader, meter))
 }
 
 /// An archive error, unless it was really the store failing mid-read.
 pub(crate) fn archive_error(connected: &Connected, key: &str, error: ArchiveError) -> BackupError {
+    if let ArchiveError::NeedsFeature(feature) = error {
+        return BackupError::FeatureNotEnabled {
+            destination: format!("{key} at {}", connected.description),
+            feature,
+        };
+    }
     match error.take_store_error() {
         Ok(store) => BackupError::store(&connected.description, &format!("reading {key}"), store),
         Err(source) => BackupError::Archive {

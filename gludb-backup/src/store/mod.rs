@@ -119,7 +119,33 @@ impl BackupStore {
                 identity,
                 description,
                 kind: StoreKind::Other,
+                keys: Default::default(),
             }),
+        }
+    }
+
+    /// This store, reading encrypted backups (`.age`) with these secret
+    /// keys: verify, restore, read and inspect decrypt with whichever
+    /// matches. The keys stay in memory: never stored, logged or shown.
+    ///
+    /// ```
+    /// use gludb_backup::{BackupStore, archive::Identity};
+    /// let identity = Identity::generate();
+    /// let store = BackupStore::from_url("memory://age-docs")?.with_identities([identity]);
+    /// assert!(!format!("{store:?}").contains("AGE-SECRET-KEY"));
+    /// # Ok::<(), gludb_backup::BackupError>(())
+    /// ```
+    #[cfg(feature = "age")]
+    pub fn with_identities(
+        &self,
+        identities: impl IntoIterator<Item = crate::archive::Identity>,
+    ) -> BackupStore {
+        let mut connected = (*self.connected).clone();
+        connected.keys = crate::archive::open::Keys {
+            identities: Arc::new(identities.into_iter().collect()),
+        };
+        BackupStore {
+            connected: Arc::new(connected),
         }
     }
 

@@ -64,6 +64,16 @@ fn describe(inspection: &Inspection) -> String {
             text.push_str(&format!("  ({module}::{})", class.type_name));
         }
         text.push('\n');
+        if let Some(fingerprint) = &class.fingerprint {
+            text.push_str(&format!("    schema {fingerprint}"));
+            if let Some(shape) = &class.shape {
+                text.push_str(&format!(": {shape}"));
+            }
+            text.push('\n');
+        }
+        if let Some(drift) = &class.schema_drift {
+            text.push_str(&format!("    schema drift in this program: {drift}\n"));
+        }
     }
     for member in &inspection.other_members {
         text.push_str(&format!("  other member: {member}\n"));

@@ -10,13 +10,13 @@ use gludb_core::Databases;
 
 use super::{Context, backup::registered};
 use crate::{
-    args::{KeyArgs, ModeArg, RestoreArgs},
+    args::{ModeArg, RestoreArgs, VerifyArgs},
     output::{Exit, Failure, Output, count, size},
     progress::{RunProgress, Spinner},
 };
 
 pub(super) async fn verify(
-    args: KeyArgs,
+    args: VerifyArgs,
     context: &Context<'_>,
     output: &mut Output,
 ) -> Result<Exit, Failure> {
@@ -31,7 +31,7 @@ pub(super) async fn verify(
         #[serde(flatten)]
         report: &'a VerifyReport,
     }
-    let ok = report.is_ok();
+    let ok = report.is_ok() && !(args.fail_on_drift && report.has_schema_drift());
     output.result(
         &Verdict {
             ok,
@@ -70,6 +70,9 @@ fn describe_verify(report: &VerifyReport) -> String {
         ));
         for problem in &class.problems {
             text.push_str(&format!("    problem: {problem}\n"));
+        }
+        if let Some(drift) = &class.schema_drift {
+            text.push_str(&format!("    schema drift since the backup: {drift}\n"));
         }
     }
     let others: Vec<&str> = report
@@ -115,6 +118,7 @@ pub(super) async fn restore(
     if let Some(path) = &args.quarantine {
         restore = restore.with_quarantine(path);
     }
+    restore = restore.refuse_schema_drift(args.refuse_drift);
     let (opened, created) = match &args.into {
         Some(spec) => {
             let (databases, new_file) = open_target(spec).await?;
@@ -170,6 +174,9 @@ fn describe_restore(report: &RestoreReport, target: &str) -> String {
             text.push_str(&format!(", {} set aside", count(class.quarantined)));
         }
         text.push('\n');
+        if let Some(drift) = &class.schema_drift {
+            text.push_str(&format!("    schema drift since the backup: {drift}\n"));
+        }
     }
     if let Some(file) = &report.quarantine_file {
         text.push_str(&format!(
