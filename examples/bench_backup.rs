@@ -64,6 +64,12 @@ enum Command {
         /// gzip level (1-9).
         #[arg(long)]
         level: Option<u32>,
+        /// zstd at this level instead of gzip (feature `zstd`).
+        #[arg(long)]
+        zstd: Option<i32>,
+        /// Encrypt with age to a fresh key (feature `age`).
+        #[arg(long)]
+        encrypt: bool,
     },
     /// Read `BenchData` from a backup without restoring it (typed), with
     /// the check before the first record (spooled) or as it goes.
@@ -175,17 +181,36 @@ fn destination(
     Ok((destination, Some(server)))
 }
 
+/// How a backup is written: gzip level, zstd level, encryption.
+struct Format {
+    level: Option<u32>,
+    zstd: Option<i32>,
+    encrypt: bool,
+}
+
 async fn backup(
     path: &PathBuf,
     url: &str,
     in_process_s3: bool,
-    level: Option<u32>,
+    format: Format,
 ) -> Result<serde_json::Value, Box<dyn Error>> {
     let (destination, _server) = destination(url, in_process_s3)?;
     let dbs = Databases::new(Sqlite::open(path).await?);
     let mut backup = Backup::at(destination);
-    if let Some(level) = level {
+    if let Some(level) = format.level {
         backup = backup.with_compression_level(level);
+    }
+    if let Some(level) = format.zstd {
+        backup = backup.with_zstd(level);
+    }
+    if format.encrypt {
+        #[cfg(feature = "age")]
+        {
+            let identity = gludb::backup::archive::Identity::generate();
+            backup = backup.encrypt_to([identity.to_public()]);
+        }
+        #[cfg(not(feature = "age"))]
+        return Err("--encrypt needs the `age` feature".into());
     }
     backup.add_class::<BenchData>();
     let start = Instant::now();
@@ -263,7 +288,16 @@ async fn main() {
             url,
             in_process_s3,
             level,
-        } => backup(&db, &url, in_process_s3, level).await,
+            zstd,
+            encrypt,
+        } => {
+            let format = Format {
+                level,
+                zstd,
+                encrypt,
+            };
+            backup(&db, &url, in_process_s3, format).await
+        }
         Command::Restore {
             db,
             url,

@@ -41,6 +41,16 @@ pub struct GlobalOptions {
     /// On an error, print its whole chain of causes.
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// An age identity file (`AGE-SECRET-KEY-1...` lines, as `age-keygen`
+    /// writes) to read encrypted backups (`.age`) with. The key is never
+    /// printed.
+    #[arg(
+        long,
+        env = "GLUDB_AGE_IDENTITY_FILE",
+        global = true,
+        value_name = "FILE"
+    )]
+    pub identity: Option<std::path::PathBuf>,
 }
 
 /// What to do.
@@ -50,6 +60,7 @@ pub enum Command {
     #[command(after_help = "\
 Examples:
   backup --all
+  backup --all --zstd 3 --encrypt-to age1...   # .tar.zst.age
   backup --class Order --class Person --name nightly
   backup --package myapp::model -d s3://bucket/myapp")]
     Backup(BackupArgs),
@@ -137,6 +148,19 @@ pub struct BackupArgs {
     /// The backup set's name (its retention and schedule are its own).
     #[arg(short, long, default_value = "Backup")]
     pub name: String,
+    /// Compress with zstd at this level (1-22) into `.tar.zst` instead of
+    /// gzip (which the original GLUDB's readers need).
+    #[arg(long, value_name = "LEVEL")]
+    pub zstd: Option<i32>,
+    /// Encrypt to this age public key (`age1...`; repeatable, or
+    /// comma-separated in GLUDB_AGE_RECIPIENTS): `.tar.gz.age`.
+    #[arg(
+        long = "encrypt-to",
+        value_name = "RECIPIENT",
+        env = "GLUDB_AGE_RECIPIENTS",
+        value_delimiter = ','
+    )]
+    pub encrypt_to: Vec<String>,
 }
 
 /// `list`.

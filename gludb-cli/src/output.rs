@@ -8,7 +8,7 @@ use std::{
     process::ExitCode,
 };
 
-use gludb_backup::BackupError;
+use gludb_backup::{BackupError, archive::ArchiveError};
 use serde::Serialize;
 
 /// How a command ended; the process exit code is [`Exit::code`].
@@ -54,7 +54,14 @@ impl Exit {
             | BackupError::ClassesNotInBackup { .. }
             | BackupError::NothingToRestore { .. }
             | BackupError::DestinationMissing { .. } => Exit::NotFound,
-            BackupError::Archive { .. } | BackupError::BadRecord(_) => Exit::Problem,
+            // The backup is fine: the key given does not open it.
+            BackupError::Archive {
+                source: ArchiveError::IdentityRequired | ArchiveError::NoMatchingIdentity,
+                ..
+            } => Exit::Usage,
+            BackupError::Archive { .. }
+            | BackupError::BadRecord(_)
+            | BackupError::SchemaDrift { .. } => Exit::Problem,
             BackupError::Cancelled => Exit::Interrupted,
             BackupError::AmbiguousType { .. }
             | BackupError::AmbiguousClass { .. }

@@ -433,3 +433,71 @@ with tarfile.open(sys.argv[1], "w:gz") as tar:
     assert_eq!(code(&inspected), 0);
     assert!(stdout(&inspected).contains("no manifest"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zstd_and_encrypted_backups_with_and_without_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let dbs = Databases::new(Sqlite::open_in_memory().await.unwrap());
+    Note::ensure_table(&dbs).await.unwrap();
+    for i in 0..NOTES {
+        Note {
+            id: String::new(),
+            text: format!("note {i}"),
+            stars: i % 5,
+        }
+        .save(&dbs)
+        .await
+        .unwrap();
+    }
+    let identity = gludb_backup::archive::Identity::generate();
+    let store = BackupStore::from_url(&format!("file://{}", dir.path().display())).unwrap();
+    let key = Backup::on(&store)
+        .with_class::<Note>()
+        .with_zstd(3)
+        .encrypt_to([identity.to_public()])
+        .run_backup(&dbs)
+        .await
+        .unwrap()
+        .key;
+    assert!(key.ends_with(".tar.zst.age"));
+
+    // Without the key: exit 2, saying what is needed.
+    let locked = gludb(dir.path(), &["cat", &key, "Note"]);
+    assert_eq!(code(&locked), 2, "{}", stderr(&locked));
+    assert_one_error_line(&locked, "identity");
+
+    let key_file = dir.path().join("ops.key");
+    std::fs::write(
+        &key_file,
+        format!("# created: today\n{}\n", identity.secret_text()),
+    )
+    .unwrap();
+    let key_arg = key_file.to_str().unwrap();
+    let cat = gludb(dir.path(), &["cat", &key, "Note", "--identity", key_arg]);
+    assert_eq!(code(&cat), 0, "{}", stderr(&cat));
+    assert_eq!(json_lines(&cat).len(), NOTES as usize);
+    let verified = gludb(
+        dir.path(),
+        &["verify", &key, "--identity", key_arg, "--json"],
+    );
+    assert_eq!(code(&verified), 0, "{}", stderr(&verified));
+    let inspected = gludb(dir.path(), &["inspect", &key, "--identity", key_arg]);
+    assert_eq!(code(&inspected), 0, "{}", stderr(&inspected));
+    let shown = format!("{}{}", stdout(&inspected), stderr(&inspected));
+    assert!(shown.contains("schema "), "{shown}");
+    assert!(!shown.contains("AGE-SECRET-KEY"));
+
+    // The wrong key: exit 2 too.
+    let other = dir.path().join("other.key");
+    std::fs::write(
+        &other,
+        gludb_backup::archive::Identity::generate().secret_text(),
+    )
+    .unwrap();
+    let wrong = gludb(
+        dir.path(),
+        &["cat", &key, "Note", "--identity", other.to_str().unwrap()],
+    );
+    assert_eq!(code(&wrong), 2, "{}", stderr(&wrong));
+    assert!(!stderr(&wrong).contains("AGE-SECRET-KEY"));
+}

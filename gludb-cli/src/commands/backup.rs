@@ -22,6 +22,10 @@ pub(super) async fn backup(
     let store = context.store_to_write()?;
     let mut backup = Backup::on(&store).with_name(&args.name);
     select(&mut backup, &args)?;
+    if let Some(level) = args.zstd {
+        backup = backup.with_zstd(level);
+    }
+    backup = encrypt(backup, &args.encrypt_to)?;
 
     let progress = RunProgress::new(output, "backup");
     let feed = Arc::clone(&progress);
@@ -66,6 +70,26 @@ pub(super) async fn backup(
     );
     output.result(&report, &human)?;
     Ok(Exit::Ok)
+}
+
+/// The backup encrypted to `recipients` (`age1...`), if any.
+fn encrypt(backup: Backup, recipients: &[String]) -> Result<Backup, Failure> {
+    if recipients.is_empty() {
+        return Ok(backup);
+    }
+    #[cfg(feature = "age")]
+    {
+        let recipients = recipients
+            .iter()
+            .map(|r| r.parse::<gludb_backup::archive::Recipient>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Failure::Usage(format!("--encrypt-to: {e}")))?;
+        Ok(backup.encrypt_to(recipients))
+    }
+    #[cfg(not(feature = "age"))]
+    Err(Failure::Usage(
+        "--encrypt-to: this build has no age support (feature `age`)".into(),
+    ))
 }
 
 /// Ctrl-C, or SIGTERM (how a service manager stops a process).

@@ -26,7 +26,31 @@ impl Context<'_> {
     /// The destination, connected (nothing is requested yet), to read: a
     /// `file://` directory that does not exist is an error, not created.
     fn store(&self) -> Result<BackupStore, Failure> {
-        Ok(BackupStore::open_url(self.url()?)?)
+        self.with_identities(BackupStore::open_url(self.url()?)?)
+    }
+
+    /// The store, reading encrypted backups with `--identity`'s keys.
+    fn with_identities(&self, store: BackupStore) -> Result<BackupStore, Failure> {
+        let Some(path) = &self.options.identity else {
+            return Ok(store);
+        };
+        #[cfg(feature = "age")]
+        {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Failure::Usage(format!(
+                    "cannot read the identity file {}: {e}",
+                    path.display()
+                ))
+            })?;
+            let identities = gludb_backup::archive::Identity::from_file_text(&text)
+                .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
+            Ok(store.with_identities(identities))
+        }
+        #[cfg(not(feature = "age"))]
+        Err(Failure::Usage(format!(
+            "--identity {}: this build has no age support (feature `age`)",
+            path.display()
+        )))
     }
 
     /// The destination to write a backup to (a `file://` directory is
