@@ -324,4 +324,15 @@ async fn zstd_and_age_together() {
     assert_eq!(read.len(), 2000);
     // Pruning counts it with the set's other backups.
     assert_eq!(store.list_set("Backup").await.unwrap().len(), 1);
+
+    // An empty list of recipients (from configuration, say) is an error,
+    // never a backup in the clear.
+    let err = Backup::on(&store)
+        .with_class::<SimpleData>()
+        .encrypt_to([])
+        .run_backup(&source.dbs)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BackupError::InvalidOption { .. }), "{err}");
+    assert_eq!(store.list().await.unwrap().len(), 1);
 }

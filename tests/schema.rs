@@ -93,6 +93,40 @@ mod retyped {
     }
 }
 
+mod camel_case {
+    /// Every stored key renamed by the struct's own serde attribute.
+    #[derive(gludb::Storable, serde::Serialize, serde::Deserialize)]
+    #[gludb(table = "Docs")]
+    #[serde(rename_all = "camelCase")]
+    pub struct Doc {
+        pub id: String,
+        pub title: String,
+        pub pages: u32,
+    }
+}
+
+mod spaced_key {
+    #[derive(gludb::Storable, serde::Serialize, serde::Deserialize)]
+    #[gludb(table = "Docs")]
+    pub struct Doc {
+        pub id: String,
+        #[serde(rename = "the title")]
+        pub title: String,
+        pub pages: u32,
+    }
+}
+
+mod unspaced_key {
+    #[derive(gludb::Storable, serde::Serialize, serde::Deserialize)]
+    #[gludb(table = "Docs")]
+    pub struct Doc {
+        pub id: String,
+        #[serde(rename = "thetitle")]
+        pub title: String,
+        pub pages: u32,
+    }
+}
+
 mod indexed {
     #[derive(gludb::Storable, serde::Serialize, serde::Deserialize)]
     #[gludb(table = "Docs", indexes(title))]
@@ -110,9 +144,9 @@ fn a_fingerprint_is_stable_and_changes_with_the_fields() {
     // values any build of this source computes.
     assert_eq!(
         v1.shape(),
-        "table=Docs;bases=;indexes=;fields=id:String,pages:u32,title:String"
+        "table=Docs;bases=;indexes=;serde=;fields=id:String,pages:u32,title:String"
     );
-    assert_eq!(fingerprint(v1.shape()), "1db1df223d2906f3");
+    assert_eq!(fingerprint(v1.shape()), "ff1f8ac450c004e7");
     assert_eq!(reordered::Doc::type_info().shape(), v1.shape());
 
     for (change, info) in [
@@ -122,6 +156,10 @@ fn a_fingerprint_is_stable_and_changes_with_the_fields() {
         ("a field renamed in JSON", renamed_in_json::Doc::type_info()),
         ("a field retyped", retyped::Doc::type_info()),
         ("an index added", indexed::Doc::type_info()),
+        (
+            "the struct's serde attributes",
+            camel_case::Doc::type_info(),
+        ),
     ] {
         assert_ne!(
             fingerprint(info.shape()),
@@ -133,6 +171,11 @@ fn a_fingerprint_is_stable_and_changes_with_the_fields() {
     assert_eq!(
         gludb::backup::archive::drift(v1.shape(), retyped::Doc::type_info().shape()).unwrap(),
         "field pages: u32 → u64"
+    );
+    // A space inside a string literal is part of the key it names.
+    assert_ne!(
+        spaced_key::Doc::type_info().shape(),
+        unspaced_key::Doc::type_info().shape()
     );
 }
 
@@ -147,7 +190,7 @@ struct Memo {
 }
 
 /// What `Memo` looked like before it had `stars`.
-const OLD_MEMO_SHAPE: &str = "table=Memos;bases=;indexes=;fields=id:String,text:String";
+const OLD_MEMO_SHAPE: &str = "table=Memos;bases=;indexes=;serde=;fields=id:String,text:String";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_is_recorded_reported_and_refused_on_request() {
@@ -234,4 +277,28 @@ async fn drift_is_recorded_reported_and_refused_on_request() {
     let report = Restore::on(&store).restore(old_key, &target).await.unwrap();
     assert_eq!(report.classes[0].written, 3);
     assert!(report.classes[0].schema_drift.is_some());
+
+    // A manifest with a fingerprint only (no shape) still shows drift, and
+    // one whose fingerprint is not its shape's was edited.
+    for (fingerprint_of, shape, expected) in [
+        (OLD_MEMO_SHAPE, None, "when backed up"),
+        ("something else", Some(Memo::type_info().shape()), "edited"),
+    ] {
+        let mut edited = manifest.clone();
+        edited.members[0].fingerprint = Some(fingerprint(fingerprint_of));
+        edited.members[0].shape = shape.map(str::to_owned);
+        let json = serde_json::to_vec(&edited).unwrap();
+        let key = "Backup_UTC_2020-01-02T00_00_00.000000_abcdef-01234567.tar.gz";
+        write_archive(
+            dir.path(),
+            key,
+            &[
+                (members[0].0.as_str(), members[0].1.as_slice()),
+                ("gludb-manifest.json", json.as_slice()),
+            ],
+        );
+        let verified = Restore::on(&store).verify(key).await.unwrap();
+        let drift = verified.classes[0].schema_drift.clone().unwrap_or_default();
+        assert!(drift.contains(expected), "{drift}");
+    }
 }

@@ -487,6 +487,31 @@ async fn zstd_and_encrypted_backups_with_and_without_the_key() {
     assert!(shown.contains("schema "), "{shown}");
     assert!(!shown.contains("AGE-SECRET-KEY"));
 
+    // The key itself where its file was expected: refused, never repeated.
+    let pasted = Command::new(env!("CARGO_BIN_EXE_gludb"))
+        .args(["cat", &key, "Note", "--json"])
+        .env(
+            "GLUDB_BACKUP_URL",
+            format!("file://{}", dir.path().display()),
+        )
+        .env("GLUDB_AGE_IDENTITY_FILE", identity.secret_text())
+        .output()
+        .unwrap();
+    assert_eq!(code(&pasted), 2);
+    let shown = format!("{}{}", stdout(&pasted), stderr(&pasted));
+    assert!(!shown.contains(&identity.secret_text()[20..]), "{shown}");
+    // Commands that open no archive do not load the identity at all.
+    let listed = Command::new(env!("CARGO_BIN_EXE_gludb"))
+        .arg("list")
+        .env(
+            "GLUDB_BACKUP_URL",
+            format!("file://{}", dir.path().display()),
+        )
+        .env("GLUDB_AGE_IDENTITY_FILE", dir.path().join("gone.key"))
+        .output()
+        .unwrap();
+    assert_eq!(code(&listed), 0, "{}", stderr(&listed));
+
     // The wrong key: exit 2 too.
     let other = dir.path().join("other.key");
     std::fs::write(

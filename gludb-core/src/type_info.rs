@@ -9,6 +9,21 @@ pub struct RecordKeys {
     pub index_values: Vec<String>,
 }
 
+/// The fingerprint of a type's shape: the first 16 hex digits of its
+/// SHA-256. The same source gives the same fingerprint on every build and
+/// machine.
+///
+/// ```
+/// let a = gludb_core::fingerprint("table=Notes;bases=;indexes=;fields=id:String");
+/// assert_eq!(a.len(), 16);
+/// assert_ne!(a, gludb_core::fingerprint("table=Notes;bases=;indexes=;fields=id:u64"));
+/// ```
+pub fn fingerprint(shape: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(shape.as_bytes());
+    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Decodes a stored record (its JSON text) into the type and computes its keys.
 pub type DecodeFn = fn(&str) -> Result<RecordKeys, serde_json::Error>;
 
@@ -58,6 +73,13 @@ impl TypeInfo {
     /// is the schema fingerprint backups record per class.
     pub fn shape(&self) -> &'static str {
         self.shape
+    }
+
+    /// The schema fingerprint: [`fingerprint`] of the [`shape`](Self::shape).
+    /// Backups record it per class, so a restore can tell when the type
+    /// changed since.
+    pub fn fingerprint(&self) -> String {
+        fingerprint(self.shape)
     }
 
     /// The Rust type's name, e.g. `SimpleData` (GLUDB's class name).

@@ -18,6 +18,10 @@ pub struct Input<'a> {
     pub generics: &'a Generics,
     /// The parsed `#[gludb(...)]` keys.
     pub attrs: Attrs,
+    /// The struct's attributes, as written (the schema fingerprint counts
+    /// its `#[serde(...)]` ones: `rename_all`, `default`, ... change what is
+    /// stored).
+    pub raw_attrs: &'a [syn::Attribute],
     /// The named fields, or `None` when the input is not a struct with named
     /// fields (that error is already recorded, so the field checks are skipped
     /// instead of piling follow-up errors on top of it).
@@ -48,6 +52,7 @@ impl<'a> Input<'a> {
             vis: &node.vis,
             generics: &node.generics,
             attrs,
+            raw_attrs: &node.attrs,
             fields,
         }
     }

@@ -163,7 +163,7 @@ async fn restore_from_s3_with_a_selection() {
         "{denied:?}"
     );
     let missing = restore
-        .restore("Backup_2001-01-01T00_00_00.000000Z.tar.gz", &target)
+        .restore("Backup_UTC_2001-01-01T00_00_00.000000.tar.gz", &target)
         .await;
     assert!(
         matches!(missing, Err(BackupError::NotFound { .. })),
@@ -294,7 +294,7 @@ async fn damaged_archives_fail_cleanly_and_change_nothing() {
     for (n, offset) in (0..original.len()).step_by(step).enumerate() {
         let mut damaged = original.clone();
         damaged[offset] ^= 0x5a;
-        let name = format!("Backup_2000-01-01T00_00_{:02}.000000Z.tar.gz", n % 60);
+        let name = format!("Backup_UTC_2000-01-01T00_00_{:02}.000000.tar.gz", n % 60);
         std::fs::write(dir.path().join(&name), &damaged).unwrap();
         let target = populated_target().await;
         let before = snapshot_of(&target).await;
@@ -328,7 +328,7 @@ async fn damaged_archives_fail_cleanly_and_change_nothing() {
     // size), where all the data is already there.
     let trailer = original.len() - 8..original.len();
     for len in (0..original.len() - 1).step_by(step).chain(trailer) {
-        let name = "Backup_2000-01-02T00_00_00.000000Z.tar.gz";
+        let name = "Backup_UTC_2000-01-02T00_00_00.000000.tar.gz";
         std::fs::write(dir.path().join(name), &original[..len]).unwrap();
         let err = restore.restore(name, &target).await;
         assert!(err.is_err(), "truncated to {len} bytes was accepted");
@@ -354,7 +354,7 @@ async fn hostile_members_are_refused() {
     // write such names, so set the header bytes directly).
     write_tar(
         dir.path(),
-        "Backup_2001-01-01T00_00_00.000000Z.tar.gz",
+        "Backup_UTC_2001-01-01T00_00_00.000000.tar.gz",
         |tar| {
             let mut header = tar::Header::new_gnu();
             let name = b"../SimpleData--SimpleTest.json";
@@ -366,7 +366,7 @@ async fn hostile_members_are_refused() {
         },
     );
     let err = restore
-        .restore("Backup_2001-01-01T00_00_00.000000Z.tar.gz", &target)
+        .restore("Backup_UTC_2001-01-01T00_00_00.000000.tar.gz", &target)
         .await
         .unwrap_err();
     assert_archive_error!(err, ArchiveError::UnsafeName(_));
@@ -374,7 +374,7 @@ async fn hostile_members_are_refused() {
     // A symbolic link.
     write_tar(
         dir.path(),
-        "Backup_2001-01-02T00_00_00.000000Z.tar.gz",
+        "Backup_UTC_2001-01-02T00_00_00.000000.tar.gz",
         |tar| {
             let mut header = tar::Header::new_gnu();
             header.set_entry_type(tar::EntryType::Symlink);
@@ -384,7 +384,7 @@ async fn hostile_members_are_refused() {
         },
     );
     let err = restore
-        .restore("Backup_2001-01-02T00_00_00.000000Z.tar.gz", &target)
+        .restore("Backup_UTC_2001-01-02T00_00_00.000000.tar.gz", &target)
         .await
         .unwrap_err();
     assert_archive_error!(err, ArchiveError::NotAFile { .. });
@@ -394,7 +394,7 @@ async fn hostile_members_are_refused() {
     let long_line = vec![b'a'; 4096];
     write_archive(
         dir.path(),
-        "Backup_2001-01-03T00_00_00.000000Z.tar.gz",
+        "Backup_UTC_2001-01-03T00_00_00.000000.tar.gz",
         &[("SimpleData--SimpleTest.json", &long_line)],
     );
     let small = local_restore(dir.path()).with_limits(Limits {
@@ -402,14 +402,14 @@ async fn hostile_members_are_refused() {
         ..Limits::default()
     });
     let err = small
-        .restore("Backup_2001-01-03T00_00_00.000000Z.tar.gz", &target)
+        .restore("Backup_UTC_2001-01-03T00_00_00.000000.tar.gz", &target)
         .await
         .unwrap_err();
     assert_archive_error!(err, ArchiveError::LineTooLong { line: 1, .. });
     let bomb = vec![b'{'; 64 * 1024 * 1024];
     write_archive(
         dir.path(),
-        "Backup_2001-01-04T00_00_00.000000Z.tar.gz",
+        "Backup_UTC_2001-01-04T00_00_00.000000.tar.gz",
         &[("SimpleData--SimpleTest.json", &bomb)],
     );
     drop(bomb);
@@ -418,7 +418,7 @@ async fn hostile_members_are_refused() {
         ..Limits::default()
     });
     let err = bounded
-        .restore("Backup_2001-01-04T00_00_00.000000Z.tar.gz", &target)
+        .restore("Backup_UTC_2001-01-04T00_00_00.000000.tar.gz", &target)
         .await
         .unwrap_err();
     assert_archive_error!(err, ArchiveError::LineTooLong { .. });
@@ -427,11 +427,11 @@ async fn hostile_members_are_refused() {
     let bad = b"{\"id\":\"aaaabbbbccccddddeeeeffff00001111\",\"name\":\"ok\",\"descrip\":\"d\",\"age\":1}\n{\"id\":\"badbadbadbadbadbadbadbadbadbadba\",\"name\":7}\n";
     write_archive(
         dir.path(),
-        "Backup_2001-01-05T00_00_00.000000Z.tar.gz",
+        "Backup_UTC_2001-01-05T00_00_00.000000.tar.gz",
         &[("SimpleData--SimpleTest.json", bad)],
     );
     let err = restore
-        .restore("Backup_2001-01-05T00_00_00.000000Z.tar.gz", &target)
+        .restore("Backup_UTC_2001-01-05T00_00_00.000000.tar.gz", &target)
         .await
         .unwrap_err();
     match &err {
@@ -446,7 +446,7 @@ async fn hostile_members_are_refused() {
         other => panic!("expected BadRecord, got {other}"),
     }
     let verified = restore
-        .verify("Backup_2001-01-05T00_00_00.000000Z.tar.gz")
+        .verify("Backup_UTC_2001-01-05T00_00_00.000000.tar.gz")
         .await
         .unwrap();
     assert!(!verified.is_ok());
@@ -465,7 +465,7 @@ async fn hostile_members_are_refused() {
     // Unknown members are skipped with a warning; the rest restores.
     write_archive(
         dir.path(),
-        "Backup_2001-01-06T00_00_00.000000Z.tar.gz",
+        "Backup_UTC_2001-01-06T00_00_00.000000.tar.gz",
         &[
             ("README.txt", b"hello"),
             ("SimpleData--SimpleTest.json", good_line),
@@ -473,7 +473,7 @@ async fn hostile_members_are_refused() {
         ],
     );
     let report = restore
-        .restore("Backup_2001-01-06T00_00_00.000000Z.tar.gz", &target)
+        .restore("Backup_UTC_2001-01-06T00_00_00.000000.tar.gz", &target)
         .await
         .unwrap();
     assert_eq!(
@@ -482,7 +482,7 @@ async fn hostile_members_are_refused() {
     );
     assert_eq!(report.classes[0].written, 1);
     let verified = restore
-        .verify("Backup_2001-01-06T00_00_00.000000Z.tar.gz")
+        .verify("Backup_UTC_2001-01-06T00_00_00.000000.tar.gz")
         .await
         .unwrap();
     // Verify and restore skip, and say so, alike.
@@ -564,13 +564,13 @@ async fn manifest_mismatch_is_caught_by_verify_and_restore() {
         .collect();
     write_archive(
         dir.path(),
-        "Backup_2002-01-01T00_00_00.000000Z.tar.gz",
+        "Backup_UTC_2002-01-01T00_00_00.000000.tar.gz",
         &refs,
     );
 
     let restore = local_restore(dir.path());
     let verified = restore
-        .verify("Backup_2002-01-01T00_00_00.000000Z.tar.gz")
+        .verify("Backup_UTC_2002-01-01T00_00_00.000000.tar.gz")
         .await
         .unwrap();
     assert!(!verified.is_ok());
@@ -586,7 +586,7 @@ async fn manifest_mismatch_is_caught_by_verify_and_restore() {
     let target = populated_target().await;
     let before = snapshot_of(&target).await;
     let err = restore
-        .restore("Backup_2002-01-01T00_00_00.000000Z.tar.gz", &target)
+        .restore("Backup_UTC_2002-01-01T00_00_00.000000.tar.gz", &target)
         .await
         .unwrap_err();
     assert_archive_error!(err, ArchiveError::Mismatch { .. });

@@ -220,13 +220,13 @@ impl BackupKey {
         self.time
     }
 
-    /// Whether gludb-rs wrote it (its name has a selection tag), and so
-    /// with a manifest: an archive of this name without one was cut short
-    /// or had its manifest removed. The original Python GLUDB's names have
-    /// none (nor the `Backup_<time>Z` names of gludb-rs before sets, which
-    /// are read as they are).
+    /// Whether gludb-rs wrote it (its name has a selection tag, or is the
+    /// `Backup_<time>Z` form of gludb-rs before sets: gludb-rs has always
+    /// written a manifest), and so with a manifest: an archive of this name
+    /// without one was cut short or had its manifest removed. Only the
+    /// original Python GLUDB's names (`Backup_UTC_<time>`) have none.
     pub fn has_manifest_by_name(&self) -> bool {
-        self.selection.is_some()
+        self.selection.is_some() || !self.name.starts_with(PREFIX)
     }
 
     /// The file name.

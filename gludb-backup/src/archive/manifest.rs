@@ -97,10 +97,23 @@ impl MemberManifest {
 
     /// How the running type `info` differs from the class as it was backed
     /// up, if the manifest recorded its shape.
+    /// The recorded fingerprint is compared too: a manifest with only a
+    /// fingerprint still shows drift, and one whose fingerprint is not its
+    /// shape's was edited.
     pub fn schema_drift(&self, info: &gludb_core::TypeInfo) -> Option<String> {
-        self.shape
-            .as_deref()
-            .and_then(|then| super::drift(then, info.shape()))
+        match (&self.fingerprint, &self.shape) {
+            (Some(recorded), Some(shape)) if *recorded != super::fingerprint(shape) => {
+                Some(format!(
+                    "the manifest's fingerprint {recorded} is not that of its shape (was it edited?)"
+                ))
+            }
+            (_, Some(shape)) => super::drift(shape, info.shape()),
+            (Some(recorded), None) if *recorded != info.fingerprint() => Some(format!(
+                "schema {recorded} when backed up, {} now",
+                info.fingerprint()
+            )),
+            _ => None,
+        }
     }
 }
 

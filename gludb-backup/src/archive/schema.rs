@@ -4,21 +4,8 @@
 //! type changed (a new field with a default, a removed one): a fingerprint
 //! tells the operator the schema drifted before anyone relies on it.
 
-use sha2::{Digest, Sha256};
-
-/// The fingerprint of a shape: the first 16 hex digits of its SHA-256
-/// (`gludb_core::TypeInfo::shape`). The same source gives the same
-/// fingerprint on every build and machine.
-///
-/// ```
-/// let a = gludb_backup::archive::fingerprint("table=Notes;bases=;indexes=;fields=id:String");
-/// assert_eq!(a.len(), 16);
-/// assert_ne!(a, gludb_backup::archive::fingerprint("table=Notes;bases=;indexes=;fields=id:u64"));
-/// ```
-pub fn fingerprint(shape: &str) -> String {
-    let digest = Sha256::digest(shape.as_bytes());
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
-}
+/// The fingerprint of a shape (`gludb_core::TypeInfo::fingerprint`).
+pub use gludb_core::fingerprint;
 
 /// How the shape `then` (recorded in a backup) differs from `now` (the
 /// running type), in words; `None` when they are the same.
@@ -28,14 +15,14 @@ pub fn drift(then: &str, now: &str) -> Option<String> {
     }
     let (old, new) = (parts(then), parts(now));
     let mut changes = Vec::new();
-    for key in ["table", "bases", "indexes"] {
-        let (a, b) = (old.get(key), new.get(key));
+    for key in ["table", "bases", "indexes", "serde"] {
+        // A part a shape does not have (an older writer's) is empty.
+        let (a, b) = (
+            old.get(key).map_or("", String::as_str),
+            new.get(key).map_or("", String::as_str),
+        );
         if a != b {
-            changes.push(format!(
-                "{key} {} → {}",
-                a.map_or("?", String::as_str),
-                b.map_or("?", String::as_str)
-            ));
+            changes.push(format!("{key} {a} → {b}"));
         }
     }
     let (old_fields, new_fields) = (fields(&old), fields(&new));
@@ -58,42 +45,52 @@ pub fn drift(then: &str, now: &str) -> Option<String> {
 }
 
 fn parts(shape: &str) -> std::collections::BTreeMap<&str, String> {
-    shape
-        .split(';')
+    split_outside_brackets(shape, ';')
+        .into_iter()
         .filter_map(|part| part.split_once('='))
         .map(|(key, value)| (key, value.to_owned()))
         .collect()
 }
 
-/// `(name, type and attributes)` of each field. A field's type may hold
-/// commas (`HashMap<String,u32>`): fields are split at commas outside
-/// brackets.
+/// `(name, type and attributes)` of each field.
 fn fields(parts: &std::collections::BTreeMap<&str, String>) -> Vec<(String, String)> {
     let Some(list) = parts.get("fields") else {
         return Vec::new();
     };
-    let mut fields = Vec::new();
-    let (mut depth, mut start) = (0i32, 0);
-    let list = list.as_str();
-    for (i, c) in list.char_indices() {
-        match c {
-            '<' | '(' | '[' | '{' => depth += 1,
-            '>' | ')' | ']' | '}' => depth -= 1,
-            ',' if depth == 0 => {
-                fields.push(&list[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    if start < list.len() {
-        fields.push(&list[start..]);
-    }
-    fields
+    split_outside_brackets(list, ',')
         .into_iter()
         .filter_map(|f| f.split_once(':'))
         .map(|(name, ty)| (name.to_owned(), ty.to_owned()))
         .collect()
+}
+
+/// `text` split at each `separator` outside brackets and string literals:
+/// a type may hold both (`HashMap<String,u32>`, `[u8;4]`), an attribute a
+/// string (`rename="a;b"`).
+fn split_outside_brackets(text: &str, separator: char) -> Vec<&str> {
+    let mut pieces = Vec::new();
+    let (mut depth, mut start, mut quoted) = (0i32, 0, false);
+    let mut chars = text.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' if quoted => {
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            _ if quoted => {}
+            '<' | '(' | '[' | '{' => depth += 1,
+            '>' | ')' | ']' | '}' => depth -= 1,
+            c if c == separator && depth == 0 => {
+                pieces.push(&text[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    if start < text.len() {
+        pieces.push(&text[start..]);
+    }
+    pieces
 }
 
 #[cfg(test)]

@@ -93,7 +93,7 @@ impl<W: AsyncWrite + Unpin + Send> ArchiveWriter<W> {
                 records: reader.records,
                 bytes: reader.bytes,
                 sha256: format!("{:x}", reader.hasher.finalize()),
-                fingerprint: Some(super::fingerprint(info.shape())),
+                fingerprint: Some(info.fingerprint()),
                 shape: Some(info.shape().to_owned()),
             },
             problems,

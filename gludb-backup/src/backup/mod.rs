@@ -139,9 +139,9 @@ pub struct Backup {
     pub(crate) progress: Option<ProgressCallback>,
     pub(crate) require_tables: bool,
     pub(crate) check_records: bool,
-    /// age public keys the archive is encrypted to (none: not encrypted).
+    /// age public keys the archive is encrypted to (`None`: not encrypted).
     #[cfg(feature = "age")]
-    pub(crate) recipients: Vec<crate::archive::Recipient>,
+    pub(crate) recipients: Option<Vec<crate::archive::Recipient>>,
 }
 
 /// What [`Backup::with_progress`] calls.
@@ -204,7 +204,7 @@ impl Backup {
             require_tables: false,
             check_records: false,
             #[cfg(feature = "age")]
-            recipients: Vec::new(),
+            recipients: None,
         }
     }
 
@@ -276,14 +276,14 @@ impl Backup {
         mut self,
         recipients: impl IntoIterator<Item = crate::archive::Recipient>,
     ) -> Backup {
-        self.recipients = recipients.into_iter().collect();
+        self.recipients = Some(recipients.into_iter().collect());
         self
     }
 
     /// The format the archive is written in.
     pub(crate) fn format(&self) -> ArchiveFormat {
         #[cfg(feature = "age")]
-        let encrypted = !self.recipients.is_empty();
+        let encrypted = self.recipients.is_some();
         #[cfg(not(feature = "age"))]
         let encrypted = false;
         ArchiveFormat::new(self.tuning.codec, encrypted)
@@ -351,6 +351,15 @@ impl Backup {
         }
         let set_name = self.set_name()?;
         self.tuning.check()?;
+        #[cfg(feature = "age")]
+        if self.recipients.as_ref().is_some_and(Vec::is_empty) {
+            // An empty list from configuration must not mean "in the clear".
+            return Err(BackupError::InvalidOption {
+                option: "encryption",
+                reason: "encrypt_to was given no recipients: the backup would not be encrypted"
+                    .into(),
+            });
+        }
         check_member_names(&self.selection)?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|e| {
             BackupError::io("starting a backup", std::io::Error::other(e.to_string()))

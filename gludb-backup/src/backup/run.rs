@@ -343,12 +343,11 @@ impl Run {
             let members = compress_chunks(chunks, compression, workers);
             #[cfg(feature = "age")]
             let members: futures_util::stream::BoxStream<'_, std::io::Result<Vec<u8>>> =
-                if self.backup.recipients.is_empty() {
-                    members.boxed()
-                } else {
-                    crate::archive::encrypt::encrypt(members, &self.backup.recipients)
+                match &self.backup.recipients {
+                    None => members.boxed(),
+                    Some(recipients) => crate::archive::encrypt::encrypt(members, recipients)
                         .map_err(|e| BackupError::io("starting the encryption", e))?
-                        .boxed()
+                        .boxed(),
                 };
             let mut members = std::pin::pin!(members);
             while let Some(member) = members.next().await {

@@ -26,7 +26,7 @@ impl Context<'_> {
     /// The destination, connected (nothing is requested yet), to read: a
     /// `file://` directory that does not exist is an error, not created.
     fn store(&self) -> Result<BackupStore, Failure> {
-        self.with_identities(BackupStore::open_url(self.url()?)?)
+        Ok(BackupStore::open_url(self.url()?)?)
     }
 
     /// The store, reading encrypted backups with `--identity`'s keys.
@@ -34,23 +34,36 @@ impl Context<'_> {
         let Some(path) = &self.options.identity else {
             return Ok(store);
         };
+        // The path is never repeated in an error: what was given may be a
+        // key itself (pasted where a file was expected).
+        if path.to_string_lossy().trim().starts_with("AGE-SECRET-KEY-") {
+            return Err(Failure::Usage(
+                "--identity / GLUDB_AGE_IDENTITY_FILE takes a file, and was given a secret key itself: put the key in a file readable only by you".into(),
+            ));
+        }
         #[cfg(feature = "age")]
         {
-            let text = std::fs::read_to_string(path).map_err(|e| {
+            let text = read_identity_file(path).map_err(|e| {
                 Failure::Usage(format!(
-                    "cannot read the identity file {}: {e}",
-                    path.display()
+                    "cannot read the identity file given by --identity / GLUDB_AGE_IDENTITY_FILE: {e}"
                 ))
             })?;
-            let identities = gludb_backup::archive::Identity::from_file_text(&text)
-                .map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
+            let identities =
+                gludb_backup::archive::Identity::from_file_text(&text).map_err(|e| {
+                    Failure::Usage(format!("the identity file given by --identity: {e}"))
+                })?;
             Ok(store.with_identities(identities))
         }
         #[cfg(not(feature = "age"))]
-        Err(Failure::Usage(format!(
-            "--identity {}: this build has no age support (feature `age`)",
-            path.display()
-        )))
+        Err(Failure::Usage(
+            "--identity: this build has no age support (feature `age`)".into(),
+        ))
+    }
+
+    /// [`store`](Self::store), reading encrypted archives with the keys of
+    /// `--identity` (only the commands that open archives load them).
+    fn archive_store(&self) -> Result<BackupStore, Failure> {
+        self.with_identities(self.store()?)
     }
 
     /// The destination to write a backup to (a `file://` directory is
@@ -102,4 +115,22 @@ pub(crate) async fn run(command: Command, context: &Context<'_>, output: &mut Ou
             output.fail(failure)
         }
     }
+}
+
+/// An identity file's text: at most 1 MiB (one is a few hundred bytes; a
+/// device or a wrong path must not be read forever).
+#[cfg(feature = "age")]
+fn read_identity_file(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read;
+    const MAX: u64 = 1024 * 1024;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX {
+        return Err(std::io::Error::other(
+            "larger than 1 MiB: not an identity file",
+        ));
+    }
+    Ok(text)
 }

@@ -15,7 +15,7 @@ pub(super) async fn inspect(
     context: &Context<'_>,
     output: &mut Output,
 ) -> Result<Exit, Failure> {
-    let store = context.store()?;
+    let store = context.archive_store()?;
     let inspection = {
         let _spinner = Spinner::start(output, format!("reading {}", args.key));
         store.inspect(&args.key).await?
@@ -43,9 +43,10 @@ fn describe(inspection: &Inspection) -> String {
     match (&inspection.writer, inspection.has_manifest) {
         (Some(writer), true) => text.push_str(&format!("  written by {writer}\n")),
         (None, true) => text.push_str("  manifest without a writer\n"),
-        (_, false) => text.push_str(
-            "  no manifest (an archive of the original GLUDB?): figures measured from the archive\n",
+        (_, false) if inspection.problems.is_empty() => text.push_str(
+            "  no manifest (an archive of the original GLUDB): figures measured from the archive\n",
         ),
+        (_, false) => text.push_str("  no manifest was read: see the problems below\n"),
     }
     text.push_str(&format!(
         "  {} records in {} classes\n",
@@ -90,7 +91,7 @@ pub(super) async fn cat(
     output: &mut Output,
 ) -> Result<Exit, Failure> {
     output.stdout_is_data = true;
-    let store = context.store()?;
+    let store = context.archive_store()?;
     let check = if args.as_it_goes {
         ReadCheck::AsItGoes
     } else {

@@ -20,7 +20,12 @@ pub(super) async fn verify(
     context: &Context<'_>,
     output: &mut Output,
 ) -> Result<Exit, Failure> {
-    let store = context.store()?;
+    if args.fail_on_drift && context.dbs.is_none() {
+        return Err(Failure::Usage(
+            "--fail-on-drift compares the backup with the service's types: run it from the service's own binary".into(),
+        ));
+    }
+    let store = context.archive_store()?;
     let report = {
         let _spinner = Spinner::start(output, format!("verifying {}", args.key));
         Restore::on(&store).verify(&args.key).await?
@@ -52,8 +57,8 @@ fn describe_verify(report: &VerifyReport) -> String {
             "PROBLEMS FOUND"
         }
     );
-    if !report.has_manifest {
-        text.push_str("  no manifest (an archive of the original GLUDB?): records checked, sizes and hashes not comparable\n");
+    if !report.has_manifest && report.problems.is_empty() {
+        text.push_str("  no manifest (an archive of the original GLUDB): records checked, sizes and hashes not comparable\n");
     }
     for class in &report.classes {
         text.push_str(&format!(
@@ -104,7 +109,7 @@ pub(super) async fn restore(
     output: &mut Output,
 ) -> Result<Exit, Failure> {
     let own = context.databases("restore")?;
-    let store = context.store()?;
+    let store = context.archive_store()?;
     // The key first: a typo must not create an empty target database.
     store.stat(&args.key).await?;
     let mut restore = Restore::on(&store).with_mode(match args.mode {
