@@ -62,8 +62,8 @@ fn assert_one_error_line(output: &Output, contains: &str) {
     assert!(output.stdout.is_empty(), "{}", stdout(output));
 }
 
-/// Two backups of `NOTES` notes in `dir`; their keys, oldest first.
-async fn two_backups(dir: &Path) -> (Databases, Vec<String>) {
+/// A database holding `NOTES` notes.
+async fn notes() -> Databases {
     let dbs = Databases::new(Sqlite::open_in_memory().await.unwrap());
     Note::ensure_table(&dbs).await.unwrap();
     for i in 0..NOTES {
@@ -76,6 +76,12 @@ async fn two_backups(dir: &Path) -> (Databases, Vec<String>) {
         .await
         .unwrap();
     }
+    dbs
+}
+
+/// Two backups of `NOTES` notes in `dir`; their keys, oldest first.
+async fn two_backups(dir: &Path) -> (Databases, Vec<String>) {
+    let dbs = notes().await;
     let store = BackupStore::from_url(&format!("file://{}", dir.display())).unwrap();
     let mut keys = Vec::new();
     for _ in 0..2 {
@@ -437,18 +443,7 @@ with tarfile.open(sys.argv[1], "w:gz") as tar:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zstd_and_encrypted_backups_with_and_without_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    let dbs = Databases::new(Sqlite::open_in_memory().await.unwrap());
-    Note::ensure_table(&dbs).await.unwrap();
-    for i in 0..NOTES {
-        Note {
-            id: String::new(),
-            text: format!("note {i}"),
-            stars: i % 5,
-        }
-        .save(&dbs)
-        .await
-        .unwrap();
-    }
+    let dbs = notes().await;
     let identity = gludb_backup::archive::Identity::generate();
     let store = BackupStore::from_url(&format!("file://{}", dir.path().display())).unwrap();
     let key = Backup::on(&store)

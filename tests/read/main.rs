@@ -60,6 +60,19 @@ async fn seeded_backup() -> BackedUp {
     }
 }
 
+/// The first item of a raw read of `class` in `key`, which must be an error.
+async fn first_error(store: &BackupStore, key: &str, class: &str) -> BackupError {
+    store
+        .read(key)
+        .raw(class)
+        .await
+        .unwrap()
+        .next()
+        .await
+        .unwrap()
+        .unwrap_err()
+}
+
 /// Re-packs the backup with one `SimpleData` record altered but the
 /// original manifest, under a new key.
 fn altered_copy(dir: &Path, key: &str) -> String {
@@ -256,15 +269,7 @@ async fn asking_for_what_the_backup_lacks_is_a_clear_error() {
         other => panic!("{other}"),
     }
 
-    let err = store
-        .read(&key)
-        .raw("NoSuchClass")
-        .await
-        .unwrap()
-        .next()
-        .await
-        .unwrap()
-        .unwrap_err();
+    let err = first_error(&store, &key, "NoSuchClass").await;
     assert!(
         matches!(&err, BackupError::ClassesNotInBackup { missing, .. } if missing == "NoSuchClass"),
         "{err}"
@@ -286,15 +291,7 @@ async fn asking_for_what_the_backup_lacks_is_a_clear_error() {
             ("OtherData--SimpleTest.json", simple),
         ],
     );
-    let err = store
-        .read(twins)
-        .raw("SimpleTest")
-        .await
-        .unwrap()
-        .next()
-        .await
-        .unwrap()
-        .unwrap_err();
+    let err = first_error(&store, twins, "SimpleTest").await;
     assert!(
         matches!(&err, BackupError::AmbiguousClass { candidates, .. }
             if candidates == "SimpleData--SimpleTest, OtherData--SimpleTest"),
@@ -310,15 +307,7 @@ async fn asking_for_what_the_backup_lacks_is_a_clear_error() {
             ("./SimpleData--SimpleTest.json", simple),
         ],
     );
-    let err = store
-        .read(twice)
-        .raw("SimpleData")
-        .await
-        .unwrap()
-        .next()
-        .await
-        .unwrap()
-        .unwrap_err();
+    let err = first_error(&store, twice, "SimpleData").await;
     assert!(
         matches!(
             &err,
@@ -336,15 +325,7 @@ async fn asking_for_what_the_backup_lacks_is_a_clear_error() {
         nested,
         &[("evil/SimpleData--SimpleTest.json", simple)],
     );
-    let err = store
-        .read(nested)
-        .raw("SimpleData")
-        .await
-        .unwrap()
-        .next()
-        .await
-        .unwrap()
-        .unwrap_err();
+    let err = first_error(&store, nested, "SimpleData").await;
     assert!(
         matches!(&err, BackupError::ClassesNotInBackup { .. }),
         "{err}"
