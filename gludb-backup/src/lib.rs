@@ -11,7 +11,9 @@
 //! backup/   selection → snapshot → (archive) tar → gzip → (store) upload → history
 //! restore/  (store) download → (archive) gunzip → tar → walk → decode → writer
 //! read/     (store) download → (archive) walk → one class's lines → decode → you
-//! archive/  the format both sides share: names, members, manifest, tar, gzip
+//! archive/  the format both sides share: names, members, manifest, tar,
+//!           compression (gzip; zstd), encryption (age), schema fingerprints,
+//!           and `open`: an object → its plain tar, for every reader
 //! store/    where backups live: destinations, the connected store, listing,
 //!           retention, uploads, orphans
 //! ```
@@ -19,7 +21,9 @@
 //! `file://` and `memory://` destinations are always there; the cloud
 //! stores are Cargo features: `aws` (default: `s3://`, [`Destination::s3`]),
 //! `gcp` (`gs://`) and `azure` (`az://`). A destination whose feature is off
-//! is [`BackupError::FeatureNotEnabled`].
+//! is [`BackupError::FeatureNotEnabled`]. The archive options are features
+//! too: `zstd` ([`Backup::with_zstd`]) and `age` (`Backup::encrypt_to`,
+//! `BackupStore::with_identities`).
 
 #![warn(missing_docs)]
 
