@@ -62,6 +62,9 @@ pub(crate) struct Upload {
     multipart_requested: bool,
 }
 
+/// How long an abort waits for the parts in flight to end.
+const PARTS_IN_FLIGHT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl Upload {
     pub(crate) fn new(
         store: Arc<dyn ObjectStore>,
@@ -174,7 +177,19 @@ impl Upload {
             }
         }
         match std::mem::replace(&mut self.state, State::Ended) {
-            State::Multipart(writer) => writer.abort().await,
+            State::Multipart(mut writer) => {
+                // A part whose request is cancelled mid-flight may still land
+                // after the abort, an orphan billed until aborted again (S3
+                // says as much): let the parts in flight end first, for a
+                // bounded time, then abort.
+                let drain = async {
+                    while writer.wait_for_capacity(0).await.is_err() {
+                        // A failed part is joined; wait for the others.
+                    }
+                };
+                let _ = tokio::time::timeout(PARTS_IN_FLIGHT_WAIT, drain).await;
+                writer.abort().await
+            }
             _ => Ok(()),
         }
     }
