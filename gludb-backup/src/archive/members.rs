@@ -23,17 +23,24 @@ pub(crate) enum MemberKind {
     Unknown,
 }
 
+/// The one rule for what a class member is: `<TypeName>--<table>.json` at
+/// the archive's top level. Its `(backup name, type name, table)`.
+pub(crate) fn class_parts(member: &str) -> Option<(&str, &str, &str)> {
+    let backup_name = member
+        .strip_suffix(".json")
+        .filter(|name| !name.contains('/'))?;
+    let (type_name, table) = backup_name.split_once("--")?;
+    Some((backup_name, type_name, table))
+}
+
 /// Classifies a member by name; with a selection, only selected types count.
 pub(crate) fn classify(name: &str, selection: Option<&Selection>) -> MemberKind {
     if name == MANIFEST_NAME {
         return MemberKind::Manifest;
     }
-    let Some(backup_name) = name.strip_suffix(".json").filter(|n| n.contains("--")) else {
+    let Some((backup_name, _, _)) = class_parts(name) else {
         return MemberKind::Unknown;
     };
-    if backup_name.contains('/') {
-        return MemberKind::Unknown;
-    }
     let mut candidates = registry::find_by_backup_name(backup_name);
     if let Some(selection) = selection {
         candidates.retain(|info| selection.contains(info));
@@ -151,9 +158,9 @@ pub(crate) fn missing_from_archive(
             // Archives without a manifest: the member names alone.
             None => member_names
                 .iter()
-                .filter_map(|n| n.strip_suffix(".json")?.split_once("--"))
-                .filter(|(type_name, table)| same_type(type_name, table, None))
-                .map(|(_, table)| table.to_owned())
+                .filter_map(|n| class_parts(n))
+                .filter(|(_, type_name, table)| same_type(type_name, table, None))
+                .map(|(_, _, table)| table.to_owned())
                 .collect(),
         };
         for table in renamed {

@@ -17,7 +17,7 @@ use crate::{
     archive::{
         ArchiveError, ArchiveReader, BackupKey, Limits, MANIFEST_NAME, Manifest, ManifestError,
         Member, MemberDigest,
-        members::{MemberKind, classify, compare_with_manifest, missing_from_archive},
+        members::{MemberKind, class_parts, classify, compare_with_manifest, missing_from_archive},
     },
     store::BackupBytes,
 };
@@ -191,9 +191,8 @@ impl<'a> Walk<'a> {
         });
         let classes_held = names
             .iter()
-            .filter_map(|n| n.strip_suffix(".json"))
-            .filter(|n| n.contains("--"))
-            .map(str::to_owned)
+            .filter_map(|n| class_parts(n))
+            .map(|(backup_name, _, _)| backup_name.to_owned())
             .collect();
         Ok(Summary {
             has_manifest: self.has_manifest,

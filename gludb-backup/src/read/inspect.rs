@@ -8,6 +8,7 @@ use crate::{
     BackupListing, BackupStore, Result,
     archive::{
         Limits,
+        members::class_parts,
         walk::{Walk, manifest_problem},
     },
     store::{archive_error, open_backup, stat_any},
@@ -132,12 +133,8 @@ pub(super) async fn inspect(store: &BackupStore, key: &str, limits: Limits) -> R
             .collect();
     }
     for digest in &summary.digests {
-        let class = digest
-            .name
-            .strip_suffix(".json")
-            .and_then(|n| n.split_once("--").map(|parts| (n, parts)));
-        match class {
-            Some((name, (type_name, table))) if summary.manifest.is_none() => {
+        match class_parts(&digest.name) {
+            Some((name, type_name, table)) if summary.manifest.is_none() => {
                 inspection.classes.push(InspectedClass {
                     name: name.to_owned(),
                     type_name: type_name.to_owned(),

@@ -14,7 +14,7 @@ use crate::{
     BackupError, Result, Selection,
     archive::{
         ArchiveError, ArchiveReader, Member,
-        members::MemberKind,
+        members::{self, MemberKind},
         walk::{Visit, Walk, manifest_problem},
     },
     store::{BackupBytes, archive_error},
@@ -59,16 +59,11 @@ impl Wanted {
 /// Whether `wanted` names the member `member` (`X--T.json`): its whole
 /// `X--T` name when `wanted` has `--`, else its type or its table name.
 fn name_matches(wanted: &str, member: &str) -> bool {
-    // A member in a sub-directory is no class member (as `classify` says).
-    let Some((type_name, table)) = member
-        .strip_suffix(".json")
-        .filter(|name| !name.contains('/'))
-        .and_then(|name| name.split_once("--"))
-    else {
+    let Some((backup_name, type_name, table)) = members::class_parts(member) else {
         return false;
     };
     if wanted.contains("--") {
-        member.strip_suffix(".json") == Some(wanted)
+        backup_name == wanted
     } else {
         wanted == type_name || wanted == table
     }

@@ -89,18 +89,8 @@ pub(crate) async fn list_backups(
 
 /// See `BackupStore::stat`.
 pub(crate) async fn stat(connected: &Connected, key: &str) -> Result<BackupListing> {
-    let not_found = || BackupError::NotFound {
-        destination: connected.description.clone(),
-        key: key.to_owned(),
-    };
-    let parsed = BackupKey::parse(key).ok_or_else(not_found)?;
-    let path = own_key(connected, key)?;
-    let meta = once_more(|| connected.store.head(&path))
-        .await
-        .map_err(|e| match e {
-            object_store::Error::NotFound { .. } => not_found(),
-            other => BackupError::store(&connected.description, &format!("reading {key}"), other),
-        })?;
+    let parsed = BackupKey::parse(key).ok_or_else(|| not_found(connected, key))?;
+    let (path, meta) = head(connected, key).await?;
     Ok(BackupListing {
         key: path.to_string(),
         set: parsed.set().to_string(),
@@ -117,18 +107,8 @@ pub(crate) async fn stat_any(connected: &Connected, key: &str) -> Result<BackupL
     if BackupKey::parse(key).is_some() {
         return stat(connected, key).await;
     }
-    let path = own_key(connected, key)?;
-    let meta = once_more(|| connected.store.head(&path))
-        .await
-        .map_err(|e| match e {
-            object_store::Error::NotFound { .. } => BackupError::NotFound {
-                destination: connected.description.clone(),
-                key: key.to_owned(),
-            },
-            other => BackupError::store(&connected.description, &format!("reading {key}"), other),
-        })?;
-    let modified = meta.last_modified;
-    let time = OffsetDateTime::from_unix_timestamp(modified.timestamp())
+    let (path, meta) = head(connected, key).await?;
+    let time = OffsetDateTime::from_unix_timestamp(meta.last_modified.timestamp())
         .unwrap_or(OffsetDateTime::UNIX_EPOCH);
     Ok(BackupListing {
         key: path.to_string(),
@@ -139,28 +119,42 @@ pub(crate) async fn stat_any(connected: &Connected, key: &str) -> Result<BackupL
     })
 }
 
+fn not_found(connected: &Connected, key: &str) -> BackupError {
+    BackupError::NotFound {
+        destination: connected.description.clone(),
+        key: key.to_owned(),
+    }
+}
+
+/// The object of `key` under this destination, and its metadata.
+async fn head(
+    connected: &Connected,
+    key: &str,
+) -> Result<(object_store::path::Path, object_store::ObjectMeta)> {
+    let path = own_key(connected, key)?;
+    let meta = once_more(|| connected.store.head(&path))
+        .await
+        .map_err(|e| match e {
+            object_store::Error::NotFound { .. } => not_found(connected, key),
+            other => BackupError::store(&connected.description, &format!("reading {key}"), other),
+        })?;
+    Ok((path, meta))
+}
+
 /// The store path of a backup of this destination: a key as listed
 /// (`<prefix>/<name>`), or a bare name (joined to the prefix). A key under
 /// another prefix belongs to another destination (another application's,
 /// maybe): for this one, there is no such backup.
 pub(crate) fn own_key(connected: &Connected, key: &str) -> Result<object_store::path::Path> {
     if key.is_empty() || key.ends_with('/') {
-        return Err(BackupError::NotFound {
-            destination: connected.description.clone(),
-            key: key.to_owned(),
-        });
+        return Err(not_found(connected, key));
     }
     let prefix = connected.prefix.as_ref();
     let path = match key.rsplit_once('/') {
         Some((parent, _)) if parent == prefix => key_path(key),
         None if prefix.is_empty() => key_path(key),
         None => key_path(&format!("{prefix}/{key}")),
-        Some(_) => {
-            return Err(BackupError::NotFound {
-                destination: connected.description.clone(),
-                key: key.to_owned(),
-            });
-        }
+        Some(_) => return Err(not_found(connected, key)),
     };
     Ok(path)
 }
@@ -206,10 +200,7 @@ pub(crate) async fn open_backup_metered(
 ) -> Result<(ArchiveReader<BackupBytes>, ArchiveMeter)> {
     let path = own_key(connected, key)?;
     let found = connected.store.get(&path).await.map_err(|e| match e {
-        object_store::Error::NotFound { .. } => BackupError::NotFound {
-            destination: connected.description.clone(),
-            key: key.to_owned(),
-        },
+        object_store::Error::NotFound { .. } => not_found(connected, key),
         other => BackupError::store(&connected.description, &format!("reading {key}"), other),
     })?;
     let meter = ArchiveMeter {
