@@ -184,6 +184,18 @@ fn json_quiet_restore_and_exit_codes() {
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     assert!(!fresh.exists());
 
+    // A class whose table was never created: the backup is kept but is not
+    // a plain success (exit 3, a warning naming the table).
+    let fresh_service = Service::new();
+    let out = fresh_service.run(&["backup", "--class", "Person"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("warning:"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(fresh_service.archives().len(), 1);
+
     // A class this service does not have: exit 2, naming what it has.
     let out = service.run(&["backup", "--class", "Invoice"]);
     assert_eq!(out.status.code(), Some(2));

@@ -27,7 +27,7 @@
 //! | 0 | done |
 //! | 1 | the operation failed (store, database, configuration) |
 //! | 2 | the command line is wrong (unknown option, class or module) |
-//! | 3 | the backup is damaged, does not match its manifest, or holds records that do not decode |
+//! | 3 | the backup is damaged, does not match its manifest, or holds records that do not decode; or a new backup holds less than asked (a class's table does not exist: it is kept, and its warnings say so) |
 //! | 4 | no backup under that key, or the class is not in it |
 //! | 130 | interrupted (Ctrl-C or SIGTERM): a running backup was cancelled and left nothing |
 //! | 141 | stdout was closed before everything was written (`\| head`) by a command that otherwise succeeded |

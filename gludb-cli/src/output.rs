@@ -21,7 +21,8 @@ pub enum Exit {
     /// 2: the command line is wrong (unknown option, class or module).
     Usage,
     /// 3: the backup is damaged, does not match its manifest, or holds
-    /// records that do not decode (what `verify` exists to find).
+    /// records that do not decode (what `verify` exists to find); or a new
+    /// backup holds less than asked (its warnings say what).
     Problem,
     /// 4: no backup under that key, or the class is not in it.
     NotFound,

@@ -69,7 +69,13 @@ pub(super) async fn backup(
         report.key
     );
     output.result(&report, &human)?;
-    Ok(Exit::Ok)
+    // A backup that holds less than asked (a class whose table does not
+    // exist) is kept, but is not a plain success.
+    Ok(if report.warnings.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Problem
+    })
 }
 
 /// The backup encrypted to `recipients` (`age1...`), if any.
