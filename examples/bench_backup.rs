@@ -1,5 +1,5 @@
-//! The backup benchmark: populate a SQLite database, back it up, restore it,
-//! each printing one JSON object of figures as its last line.
+//! The backup benchmark: populate a database, back it up, restore it, each
+//! printing one JSON object of figures as its last line.
 //!
 //! ```text
 //! cargo run --release --example bench_backup -- populate --records 1000000 --db bench.sqlite
@@ -7,13 +7,16 @@
 //! cargo run --release --example bench_backup -- restore --db restored.sqlite --url file:///tmp/bench-out --key Backup_...
 //! cargo run --release --example bench_backup -- read --url file:///tmp/bench-out --key Backup_... [--as-it-goes]
 //! ```
+//! With the `postgres` feature, `--pg postgres://...` replaces `--db` in
+//! `populate`, `backup` and `restore` (a PostgreSQL database instead of a
+//! SQLite file).
 //! `--in-process-s3` (backup, restore) starts the test S3 server on
 //! 127.0.0.1 and uses `s3://bench/<url path>` on it instead of `--url`.
 //! `scripts/bench.sh` runs the whole comparison of docs/PERFORMANCE.md.
 
 use std::{error::Error, path::PathBuf, time::Instant};
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use gludb::{
     Databases, RestoreMode, Row, Storable,
     backup::{Backup, Destination, Restore},
@@ -38,6 +41,41 @@ struct Stored<'a> {
     _last_update: &'a str,
 }
 
+/// The database a command works on: a SQLite file or a PostgreSQL URL.
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+struct Target {
+    /// A SQLite database file.
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// A PostgreSQL database (feature `postgres`).
+    #[arg(long)]
+    pg: Option<String>,
+}
+
+impl Target {
+    async fn open(&self) -> Result<Databases, Box<dyn Error>> {
+        if let Some(path) = &self.db {
+            return Ok(Databases::new(Sqlite::open(path).await?));
+        }
+        #[cfg(feature = "postgres")]
+        if let Some(url) = &self.pg {
+            return Ok(Databases::new(
+                gludb::postgres::Postgres::connect(url).await?,
+            ));
+        }
+        Err("--pg needs the `postgres` feature".into())
+    }
+
+    fn describe(&self) -> String {
+        match (&self.db, &self.pg) {
+            (Some(path), _) => path.display().to_string(),
+            (_, Some(url)) => url.clone(),
+            _ => String::new(),
+        }
+    }
+}
+
 #[derive(Parser)]
 struct Cli {
     #[command(subcommand)]
@@ -50,13 +88,13 @@ enum Command {
     Populate {
         #[arg(long)]
         records: u64,
-        #[arg(long)]
-        db: PathBuf,
+        #[command(flatten)]
+        target: Target,
     },
     /// Back up `BenchData` once.
     Backup {
-        #[arg(long)]
-        db: PathBuf,
+        #[command(flatten)]
+        target: Target,
         #[arg(long, default_value = "file:///tmp/gludb-bench")]
         url: String,
         #[arg(long)]
@@ -84,8 +122,8 @@ enum Command {
     },
     /// Restore a backup into an empty database.
     Restore {
-        #[arg(long)]
-        db: PathBuf,
+        #[command(flatten)]
+        target: Target,
         #[arg(long, default_value = "file:///tmp/gludb-bench")]
         url: String,
         #[arg(long)]
@@ -97,19 +135,18 @@ enum Command {
 
 const TIMESTAMP: &str = "UTC:2020-01-01T00:00:00.000000";
 
-async fn populate(records: u64, path: &PathBuf) -> Result<serde_json::Value, Box<dyn Error>> {
+async fn populate(records: u64, target: &Target) -> Result<serde_json::Value, Box<dyn Error>> {
     let start = Instant::now();
-    let db = Sqlite::open(path).await?;
-    let dbs = Databases::new(db.clone());
+    let dbs = target.open().await?;
     BenchData::ensure_table(&dbs).await?;
-    let spec = dbs.table_spec(BenchData::type_info())?;
-    let mut tx = gludb::Backend::begin_restore(&db).await?;
+    let (db, spec) = dbs.resolve(BenchData::type_info())?;
+    let mut tx = db.begin_restore().await?;
     let existing = tx.count(&spec.table).await?;
     if existing != records {
         if existing != 0 {
             return Err(format!(
-                "{} holds {existing} records, not {records}: use a new file",
-                path.display()
+                "{} holds {existing} records, not {records}: use a new database",
+                target.describe()
             )
             .into());
         }
@@ -189,13 +226,13 @@ struct Format {
 }
 
 async fn backup(
-    path: &PathBuf,
+    target: &Target,
     url: &str,
     in_process_s3: bool,
     format: Format,
 ) -> Result<serde_json::Value, Box<dyn Error>> {
     let (destination, _server) = destination(url, in_process_s3)?;
-    let dbs = Databases::new(Sqlite::open(path).await?);
+    let dbs = target.open().await?;
     let mut backup = Backup::at(destination);
     if let Some(level) = format.level {
         backup = backup.with_compression_level(level);
@@ -228,13 +265,13 @@ async fn backup(
 }
 
 async fn restore(
-    path: &PathBuf,
+    target: &Target,
     url: &str,
     key: &str,
     in_process_s3: bool,
 ) -> Result<serde_json::Value, Box<dyn Error>> {
     let (destination, _server) = destination(url, in_process_s3)?;
-    let dbs = Databases::new(Sqlite::open(path).await?);
+    let dbs = target.open().await?;
     let start = Instant::now();
     let report = Restore::at(destination)
         .with_mode(RestoreMode::RefuseNonEmpty)
@@ -282,9 +319,9 @@ async fn read(url: &str, key: &str, as_it_goes: bool) -> Result<serde_json::Valu
 #[tokio::main]
 async fn main() {
     let figures = match Cli::parse().command {
-        Command::Populate { records, db } => populate(records, &db).await,
+        Command::Populate { records, target } => populate(records, &target).await,
         Command::Backup {
-            db,
+            target,
             url,
             in_process_s3,
             level,
@@ -296,14 +333,14 @@ async fn main() {
                 zstd,
                 encrypt,
             };
-            backup(&db, &url, in_process_s3, format).await
+            backup(&target, &url, in_process_s3, format).await
         }
         Command::Restore {
-            db,
+            target,
             url,
             key,
             in_process_s3,
-        } => restore(&db, &url, &key, in_process_s3).await,
+        } => restore(&target, &url, &key, in_process_s3).await,
         Command::Read {
             url,
             key,

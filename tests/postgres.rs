@@ -195,23 +195,69 @@ async fn find_all_streams_5000_records_in_bounded_batches() {
     );
     drop(stream);
 
-    // A snapshot yields the same records in batches of at most FETCH.
+    // A snapshot yields the same records (read with `COPY`) in batches
+    // bounded in bytes: 256 KiB plus the line that crossed it.
+    let table = gludb::TableName::new("PgItem").unwrap();
     let mut snapshot = db.snapshot().await.unwrap();
-    let mut batches = snapshot.records(&gludb::TableName::new("PgItem").unwrap());
-    let (mut count, mut sizes) = (0, Vec::new());
+    let stats = snapshot.table_stats(&table).await.unwrap();
+    let mut batches = snapshot.records(&table);
+    let (mut count, mut bytes, mut sizes) = (0, 0, Vec::new());
     while let Some(batch) = batches.next().await {
         let batch = batch.unwrap();
-        sizes.push(batch.records() as usize);
-        count += batch.records() as usize;
+        sizes.push(batch.len());
+        count += batch.records();
+        bytes += batch.len() as u64;
     }
     drop(batches);
     snapshot.finish().await.unwrap();
     assert_eq!(count, 5001);
-    assert!(sizes.iter().all(|&n| n <= FETCH), "{sizes:?}");
-    assert_eq!(sizes.len(), 5001usize.div_ceil(FETCH));
+    assert_eq!(
+        bytes,
+        stats.value_bytes + stats.records,
+        "the sizes the tar header promised"
+    );
+    assert!(sizes.len() >= 2, "{sizes:?}");
+    assert!(sizes.iter().all(|&n| n <= 256 * 1024 + 4096), "{sizes:?}");
+
+    // A records stream dropped after its first batch cancels the `COPY`:
+    // the snapshot ends with a clear error, and its connection goes back to
+    // the pool clean.
+    let mut snapshot = db.snapshot().await.unwrap();
+    let mut batches = snapshot.records(&table);
+    batches.next().await.unwrap().unwrap();
+    drop(batches);
+    let after = snapshot.table_stats(&table).await.unwrap_err().to_string();
+    assert!(after.contains("snapshot has ended"), "{after}");
+    drop(snapshot);
+    let mut busy = -1;
+    for _ in 0..100 {
+        busy = observer
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND pid <> pg_backend_pid() AND state <> 'idle'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get::<_, i64>(0);
+        if busy == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        busy, 0,
+        "no transaction or COPY left on the pooled connections"
+    );
+    for i in 0..12 {
+        Item::unsaved(i, "after an abandoned snapshot")
+            .save(&dbs)
+            .await
+            .unwrap();
+    }
 
     let all: Vec<Item> = Item::find_all(&dbs).try_collect().await.unwrap();
-    assert_eq!(all.len(), 5001);
+    assert_eq!(all.len(), 5001 + 12);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -232,7 +278,13 @@ async fn dropped_snapshots_and_restores_leave_clean_connections() {
             value: "{}".into(),
             index_values: vec!["0".into()],
         };
-        tx.write(&spec, vec![row], RestoreMode::Overwrite)
+        tx.write(&spec, vec![row.clone()], RestoreMode::Overwrite)
+            .await
+            .unwrap();
+        drop(tx);
+        // An empty-table restore's `COPY`, left open.
+        let mut tx = db.begin_restore().await.unwrap();
+        tx.write(&spec, vec![row], RestoreMode::RefuseNonEmpty)
             .await
             .unwrap();
         drop(tx);

@@ -511,7 +511,7 @@ struct Tick {
 /// gzip. The first 5 MiB part is uploaded while they are read, whatever
 /// the pipeline buffers between reading and uploading (bounded, a few MiB).
 const BLOBS: u64 = 64;
-const TICKS: u64 = 20_000;
+const TICKS: u64 = 200_000;
 
 /// Whether the backup's snapshot is reading `table` right now: its
 /// connection's last statement is the table's full read, and its
@@ -519,7 +519,7 @@ const TICKS: u64 = 20_000;
 /// unquoted SQL names them.)
 async fn snapshot_reading(observer: &tokio_postgres::Client, table: &str) -> bool {
     let query = format!(
-        "SELECT id::text, value::text FROM \"{}\"",
+        "COPY (SELECT id::text, value::text FROM \"{}\") TO STDOUT (FORMAT binary)",
         table.to_ascii_lowercase()
     );
     let reading: i64 = observer
@@ -541,12 +541,7 @@ async fn server_stopped_mid_backup_aborts_the_upload_and_the_next_backup_works()
         return;
     };
     let url = create_database(&cluster, "stopped_mid_backup");
-    // One record per round trip: reading the ticks takes 20,000 of them.
-    let pg = Postgres::builder(&url)
-        .fetch_size(1)
-        .connect()
-        .await
-        .unwrap();
+    let pg = Postgres::connect(&url).await.unwrap();
     // The history goes to SQLite, which stays reachable.
     let history_db = memory_sqlite().await;
     let dbs = Databases::new(pg.clone()).map::<BackupHistory>(history_db);
@@ -578,9 +573,16 @@ async fn server_stopped_mid_backup_aborts_the_upload_and_the_next_backup_works()
     write_rows(&pg, &ticks, rows).await;
 
     let server = s3_server();
+    // The ticks are read slowly (a pause per batch of lines, holding the
+    // `COPY` open), so the server surely stops in the middle of them.
     let mut backup = s3_backup(&server, SECRET_KEY)
         .with_part_size(5 * 1024 * 1024)
-        .with_compression_level(1);
+        .with_compression_level(1)
+        .with_progress(|progress| {
+            if progress.class.contains("Tick") {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
     backup.add_class::<BlobData>();
     backup.add_class::<Tick>();
     let observer = {
@@ -596,8 +598,8 @@ async fn server_stopped_mid_backup_aborts_the_upload_and_the_next_backup_works()
         tokio::spawn(async move { backup.run_backup(&dbs).await })
     };
     // Stop the server once (a) a part of the multipart upload is stored
-    // and (b) the snapshot is reading the ticks, so thousands of round
-    // trips are still to come: surely in the middle of the stream.
+    // and (b) the snapshot is reading the ticks, with dozens of paused
+    // batches still to come: surely in the middle of the stream.
     let mut first_part = None;
     loop {
         if first_part.is_none() && server.orphaned_parts().iter().any(|f| f.contains(".part-")) {

@@ -92,13 +92,17 @@
 //! `find_all` reads a server-side cursor (a portal) in its own read-only
 //! transaction, [`PostgresBuilder::fetch_size`] rows per round trip, in id
 //! order. A [`Snapshot`] serves its requests in order on its connection:
-//! read a `records` stream to its end (or drop it) before awaiting the
-//! snapshot's next request. Its `records` come in storage order (a
-//! sequential scan), like the SQLite backend's.
+//! read a `records` stream to its end before awaiting the snapshot's next
+//! request (dropping it early ends the snapshot). Its `records` come in
+//! storage order from a binary `COPY ... TO STDOUT`, like the SQLite
+//! backend's sequential scan.
 //!
 //! # Restoring
 //!
-//! A restore is one transaction on one connection. Its
+//! A restore is one transaction on one connection; into an empty table
+//! ([`crate::RestoreMode::RefuseNonEmpty`]) it writes with
+//! `COPY ... FROM STDIN`, otherwise with multi-row `INSERT ... ON CONFLICT`.
+//! Its
 //! [`RestoreTransaction::count`] (what [`crate::RestoreMode::RefuseNonEmpty`]
 //! checks) locks the table `IN EXCLUSIVE MODE` until the restore ends: the
 //! application's reads go on, its writes wait, so no record of its own can
@@ -126,6 +130,7 @@
 //! a source that prints the server's message and SQLSTATE (the source's own
 //! source is the `tokio_postgres::Error`).
 
+mod copy;
 mod cursor;
 mod error;
 mod restore;
@@ -243,8 +248,8 @@ impl PostgresBuilder {
         self
     }
 
-    /// Rows fetched per round trip by `find_all` and snapshot reads, which
-    /// is also the size of the batches a snapshot yields (default 500).
+    /// Rows fetched per round trip by `find_all` (default 500). A
+    /// snapshot reads whole tables with `COPY` instead.
     pub fn fetch_size(mut self, rows: usize) -> Self {
         self.fetch_size = rows.max(1);
         self
@@ -634,7 +639,7 @@ impl Backend for Postgres {
     async fn snapshot(&self) -> Result<Box<dyn Snapshot>> {
         let client = self.client().await?;
         Ok(Box::new(
-            snapshot::PgSnapshot::begin(client, self.inner.fetch_size, self.inner.measure).await?,
+            snapshot::PgSnapshot::begin(client, self.inner.measure).await?,
         ))
     }
 

@@ -12,6 +12,12 @@
 //! once per table: `ensure_table` finds or creates the table, and `count`
 //! and `write` use what it found.
 //!
+//! Into an empty table ([`RestoreMode::RefuseNonEmpty`]) rows go through
+//! one `COPY ... FROM STDIN` per table (see [`super::copy`]), kept open
+//! across `write` calls and finished before any other request runs; a row
+//! the server refuses fails the `write` that sent it or a later request,
+//! and the restore rolls back.
+//!
 //! `count` locks the table (`EXCLUSIVE` mode) until the transaction ends:
 //! the application's readers go on, its writers wait, so a table found
 //! empty for [`RestoreMode::RefuseNonEmpty`] only holds restored records
@@ -22,6 +28,7 @@ use deadpool_postgres::Object;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
+    copy::CopyIn,
     error,
     session::{Session, Started, report_start},
     sql,
@@ -81,14 +88,20 @@ async fn serve(mut client: Object, mut queue: mpsc::UnboundedReceiver<Request>, 
         return;
     };
     let mut tables = TxTables::default();
+    // The `COPY` open into one table, if any.
+    let mut copying: Option<CopyIn> = None;
     while let Some(request) = queue.recv().await {
         match request {
             Request::EnsureTable { spec, reply } => {
-                let done = sql::ensure_table(&tx, &spec).await;
-                let _ = reply.send(done.map(|table| tables.store(table)));
+                let done = async {
+                    finish_copy(&mut copying).await?;
+                    sql::ensure_table(&tx, &spec).await
+                };
+                let _ = reply.send(done.await.map(|table| tables.store(table)));
             }
             Request::Count { table, reply } => {
                 let count = async {
+                    finish_copy(&mut copying).await?;
                     let found = existing(&mut tables, &tx, &table).await?;
                     sql::lock_and_count(&tx, &found).await
                 };
@@ -101,24 +114,58 @@ async fn serve(mut client: Object, mut queue: mpsc::UnboundedReceiver<Request>, 
                 reply,
             } => {
                 let written = async {
-                    let found = existing(&mut tables, &tx, &spec.table).await?;
-                    sql::restore_rows(&tx, &found, &spec, &rows, mode).await
+                    if copying.as_ref().is_some_and(|c| *c.table() != spec.table) {
+                        finish_copy(&mut copying).await?;
+                    }
+                    if mode != RestoreMode::RefuseNonEmpty {
+                        finish_copy(&mut copying).await?;
+                        let found = existing(&mut tables, &tx, &spec.table).await?;
+                        return sql::restore_rows(&tx, &found, &spec, &rows, mode).await;
+                    }
+                    let copy = match &mut copying {
+                        Some(copy) => copy,
+                        None => {
+                            let found = existing(&mut tables, &tx, &spec.table).await?;
+                            copying.insert(CopyIn::start(&tx, &found, &spec).await?)
+                        }
+                    };
+                    copy.send(&rows).await
                 };
                 let _ = reply.send(written.await);
             }
             Request::End { commit, reply } => {
                 let result = if commit {
-                    tx.commit().await
+                    match finish_copy(&mut copying).await {
+                        Ok(()) => tx
+                            .commit()
+                            .await
+                            .map_err(|e| error::plain("ending a restore transaction", e)),
+                        // Dropping `tx` rolls back.
+                        Err(e) => Err(e),
+                    }
                 } else {
-                    tx.rollback().await
+                    // Dropping the `COPY` aborts it before the rollback.
+                    drop(copying.take());
+                    tx.rollback()
+                        .await
+                        .map_err(|e| error::plain("ending a restore transaction", e))
                 };
-                let _ =
-                    reply.send(result.map_err(|e| error::plain("ending a restore transaction", e)));
+                let _ = reply.send(result);
                 return;
             }
         }
     }
-    // Dropped without commit: dropping `tx` rolls back.
+    // Dropped without commit: dropping the `COPY` aborts it, dropping `tx`
+    // rolls back.
+}
+
+/// Ends the open `COPY`, if any, so the next statement can run; a row the
+/// server refused shows here at the latest.
+async fn finish_copy(copying: &mut Option<CopyIn>) -> Result<()> {
+    if let Some(copy) = copying.take() {
+        copy.finish().await?;
+    }
+    Ok(())
 }
 
 /// The table `table` names, as the transaction sees it, or

@@ -14,6 +14,10 @@
 //!
 //! `table_stats` counts the UTF-8 bytes the client will receive, whatever
 //! the server encoding ([`Measure`]), so it matches what `records` yields.
+//!
+//! `records` reads with a binary `COPY` (see [`super::copy`]). A records
+//! stream dropped before its end cancels that `COPY`, which may abort the
+//! transaction: the snapshot then ends, and later requests say so.
 
 use async_trait::async_trait;
 use deadpool_postgres::{
@@ -24,6 +28,7 @@ use futures_util::stream::{self, BoxStream, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
+    copy::{self, Read},
     cursor, error,
     session::{Session, Started, report_start},
     sql::{self, Measure},
@@ -38,7 +43,7 @@ enum Request {
     },
     Records {
         table: TableName,
-        out: cursor::BatchSender,
+        out: copy::LineSender,
     },
     Finish {
         reply: oneshot::Sender<Result<()>>,
@@ -50,10 +55,11 @@ pub(crate) struct PgSnapshot {
 }
 
 impl PgSnapshot {
-    pub(crate) async fn begin(client: Object, fetch_size: usize, measure: Measure) -> Result<Self> {
+    pub(crate) async fn begin(client: Object, measure: Measure) -> Result<Self> {
         let session = Session::begin(
-            "the PostgreSQL snapshot has ended (its connection task stopped)",
-            |queue, started| serve(client, queue, started, fetch_size, measure),
+            "the PostgreSQL snapshot has ended (its connection task stopped, or a table's \
+             records were dropped before their end)",
+            |queue, started| serve(client, queue, started, measure),
         )
         .await?;
         Ok(Self { session })
@@ -64,7 +70,6 @@ async fn serve(
     mut client: Object,
     mut queue: mpsc::UnboundedReceiver<Request>,
     started: Started,
-    fetch_size: usize,
     measure: Measure,
 ) {
     let begun = async {
@@ -96,17 +101,19 @@ async fn serve(
             }
             Request::Records { table, out } => {
                 let result = async {
-                    let context = || format!("reading {table:?}");
-                    if let Some(found) = tables.lookup(&tx, &table).await? {
-                        cursor::send_batches(&tx, &sql::select_all(&found), fetch_size, &out)
-                            .await
-                            .map_err(|e| error::query(context(), &table, e))?;
+                    match tables.lookup(&tx, &table).await? {
+                        Some(found) => copy::send_line_batches(&tx, &found, &out).await,
+                        None => Ok(Read::Complete),
                     }
-                    Ok(())
                 }
                 .await;
-                if let Err(e) = result {
-                    let _ = out.send(Err(e)).await;
+                match result {
+                    Ok(Read::Complete) => {}
+                    // The transaction may be aborted: end the snapshot.
+                    Ok(Read::Abandoned) => return,
+                    Err(e) => {
+                        let _ = out.send(Err(e)).await;
+                    }
                 }
             }
             Request::Finish { reply } => {
@@ -133,18 +140,13 @@ impl Snapshot for PgSnapshot {
     }
 
     fn records(&mut self, table: &TableName) -> BoxStream<'static, Result<LineBatch>> {
-        let (out, batches) = cursor::channel();
+        let (out, mut batches) = mpsc::channel(cursor::BATCHES_IN_FLIGHT);
         let request = Request::Records {
             table: table.clone(),
             out,
         };
         match self.session.send(request) {
-            Ok(()) => {
-                let table = table.clone();
-                batches
-                    .map(move |batch| LineBatch::from_records(table.as_str(), &batch?))
-                    .boxed()
-            }
+            Ok(()) => stream::poll_fn(move |cx| batches.poll_recv(cx)).boxed(),
             Err(stopped) => stream::once(async { Err(stopped) }).boxed(),
         }
     }

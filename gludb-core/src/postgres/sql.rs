@@ -23,7 +23,7 @@ use super::{
     tables::{self, PgTable},
 };
 use crate::{
-    IndexName, RestoreMode, Result, Row, StoredRecord, TableSpec, TableStats,
+    IndexName, RestoreMode, Result, Row, StoredRecord, TableName, TableSpec, TableStats,
     names::{MAX_NAME_LEN, quote},
 };
 
@@ -163,7 +163,7 @@ pub(crate) async fn ensure_table<C: GenericClient>(tx: &C, spec: &TableSpec) -> 
 }
 
 /// `id, value, <index columns>`, for an insert. `columns` are quoted.
-fn insert_columns(columns: &[String]) -> String {
+pub(crate) fn insert_columns(columns: &[String]) -> String {
     let mut list = String::from("id, value");
     for column in columns {
         list.push_str(", ");
@@ -352,12 +352,6 @@ pub(crate) fn select_all_in_id_order(table: &PgTable) -> String {
     )
 }
 
-/// A snapshot's query: every record in storage order (a plain sequential
-/// scan, the fastest full read).
-pub(crate) fn select_all(table: &PgTable) -> String {
-    format!("SELECT id::text, value::text FROM {}", table.quoted)
-}
-
 pub(crate) async fn delete<C: GenericClient>(
     client: &C,
     table: &PgTable,
@@ -492,6 +486,17 @@ fn restore_chunks(rows: &[Row]) -> Vec<&[Row]> {
     chunks
 }
 
+/// A restore row whose index values do not match the table's indexes.
+pub(crate) fn index_count_error(table: &TableName, row: &Row, indexes: usize) -> crate::Error {
+    error::backend(
+        format!("restoring record {:?} into {table:?}", row.id),
+        format!(
+            "the row has {} index values but the table has {indexes} indexes",
+            row.index_values.len()
+        ),
+    )
+}
+
 /// Writes restore rows verbatim; returns how many were written.
 pub(crate) async fn restore_rows<C: GenericClient>(
     client: &C,
@@ -504,14 +509,7 @@ pub(crate) async fn restore_rows<C: GenericClient>(
         .iter()
         .find(|r| r.index_values.len() != spec.indexes.len())
     {
-        return Err(error::backend(
-            format!("restoring record {:?} into {:?}", bad.id, spec.table),
-            format!(
-                "the row has {} index values but the table has {} indexes",
-                bad.index_values.len(),
-                spec.indexes.len()
-            ),
-        ));
+        return Err(index_count_error(&spec.table, bad, spec.indexes.len()));
     }
     let map = |first: &str, e| {
         error::query(
