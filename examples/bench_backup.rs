@@ -278,11 +278,18 @@ async fn restore(
         .restore(key, &dbs)
         .await?;
     let seconds = start.elapsed().as_secs_f64();
+    // Closing waits for the checkpoint that copies SQLite's WAL into the
+    // database file, which runs after the restore has returned.
+    if let Some(db) = dbs.default_database() {
+        db.close().await?;
+    }
+    let closed_seconds = start.elapsed().as_secs_f64();
     let records: u64 = report.classes.iter().map(|c| c.written).sum();
     Ok(serde_json::json!({
         "command": "restore",
         "records": records,
         "seconds": seconds,
+        "closed_seconds": closed_seconds,
         "records_per_second": records as f64 / seconds,
     }))
 }

@@ -335,7 +335,7 @@ impl Run {
         let compression = Compression {
             codec: tuning.codec,
             level: match tuning.codec {
-                Codec::Gzip => i32::try_from(tuning.compression_level).unwrap_or(3),
+                Codec::Gzip => i32::try_from(tuning.compression_level).unwrap_or(9),
                 Codec::Zstd => tuning.zstd_level,
             },
         };

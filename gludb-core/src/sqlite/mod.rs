@@ -7,6 +7,7 @@
 
 mod restore;
 mod snapshot;
+mod sorted_load;
 mod sql;
 mod worker;
 
@@ -77,6 +78,8 @@ struct Inner {
     file_id: Option<(u64, u64)>,
     /// `None` once closed.
     worker: Mutex<Option<Worker>>,
+    /// Checkpoints still running after committed restores.
+    checkpoints: restore::Checkpoints,
 }
 
 impl Sqlite {
@@ -108,6 +111,7 @@ impl Sqlite {
                 description,
                 file_id,
                 worker: Mutex::new(Some(worker)),
+                checkpoints: restore::Checkpoints::default(),
             }),
         })
     }
@@ -247,8 +251,13 @@ fn open_connection(location: &Location, mode: Mode) -> rusqlite::Result<Connecti
         conn.pragma_update(None, "journal_mode", "WAL")?;
     }
     // Settings are per connection. In WAL mode NORMAL keeps the database
-    // consistent through a crash and skips an fsync per commit.
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // consistent through a crash and skips an fsync per commit. A restore
+    // commits once, and must be durable when it says it is done: FULL.
+    let synchronous = match mode {
+        Mode::Restore => "FULL",
+        Mode::Main | Mode::Snapshot => "NORMAL",
+    };
+    conn.pragma_update(None, "synchronous", synchronous)?;
     // Truncate the WAL after a checkpoint instead of keeping a file as large
     // as the largest transaction (a big restore) on disk.
     conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
@@ -256,6 +265,10 @@ fn open_connection(location: &Location, mode: Mode) -> rusqlite::Result<Connecti
         // A restore inserts ids in random order into the primary-key index:
         // a larger page cache keeps that index's hot pages in memory.
         conn.pragma_update(None, "cache_size", RESTORE_CACHE_KIB)?;
+        // Its commit does not copy the WAL into the database file on the
+        // way out (the automatic checkpoint): that runs after the restore
+        // has returned (see `restore::Checkpoints`).
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     }
     Ok(conn)
 }
@@ -388,6 +401,9 @@ impl Backend for Sqlite {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
+        // A process that exits right after a big restore would otherwise
+        // leave its whole WAL for the next user of the file to copy.
+        self.inner.checkpoints.wait().await;
         Ok(())
     }
 
@@ -398,6 +414,8 @@ impl Backend for Sqlite {
 
     async fn begin_restore(&self) -> Result<Box<dyn RestoreTransaction>> {
         let worker = self.own_connection(Mode::Restore).await?;
-        Ok(Box::new(restore::SqliteRestore::begin(worker).await?))
+        Ok(Box::new(
+            restore::SqliteRestore::begin(worker, self.inner.checkpoints.clone()).await?,
+        ))
     }
 }

@@ -227,7 +227,7 @@ pub(crate) fn table_stats(conn: &Connection, table: &TableName) -> rusqlite::Res
     }
     let (records, value_bytes) = conn.query_row(
         &format!(
-            "SELECT count(*), coalesce(sum(length(CAST(value AS BLOB))), 0) FROM {}",
+            "SELECT count(*), coalesce(sum(octet_length(value)), 0) FROM {}",
             quote(table.as_str())
         ),
         [],
