@@ -32,6 +32,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "target/release/examples/bench_backup")
+# One build for every benchmark script, so none replaces another's binary
+# with one lacking a feature.
+BUILD = ["cargo", "build", "--release", "--example", "bench_backup", "--features", "postgres,zstd,age"]
 DIR = os.environ.get("BENCH_DIR", "/tmp/gludb-bench")
 SIZES = [int(n) for n in os.environ.get("SIZES", "100000 1000000").split()]
 PG_SIZES = [int(n) for n in os.environ.get("PG_SIZES", "1000000").split()]
@@ -54,8 +57,7 @@ def figures(stdout):
 
 
 def main():
-    subprocess.run(["cargo", "build", "--release", "--features", "postgres", "--example", "bench_backup"],
-                   cwd=ROOT, check=True)
+    subprocess.run(BUILD, cwd=ROOT, check=True)
     os.makedirs(DIR, exist_ok=True)
     if SIZES:
         sqlite_bench()

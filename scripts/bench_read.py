@@ -16,14 +16,14 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import BIN, DIR, ROOT, figures, timed  # noqa: E402
+from bench import BIN, BUILD, DIR, ROOT, figures, timed  # noqa: E402
 
 SIZES = [int(n) for n in os.environ.get("SIZES", "1000000").split()]
 RUNS = int(os.environ.get("RUNS", "3"))
 
 
 def main():
-    subprocess.run(["cargo", "build", "--release", "--example", "bench_backup"], cwd=ROOT, check=True)
+    subprocess.run(BUILD, cwd=ROOT, check=True)
     os.makedirs(DIR, exist_ok=True)
     print("| records | read, checked first (s) | peak RSS (MiB) | first record after (s) "
           "| read as it goes (s) | peak RSS (MiB) | records/s (checked first) |")

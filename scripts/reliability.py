@@ -18,6 +18,9 @@ import os
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import BUILD  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DIR = os.environ.get("BENCH_DIR", "/tmp/gludb-bench")
 RECORDS = int(os.environ.get("RECORDS", "1000000"))
@@ -42,7 +45,7 @@ def main():
     with open(tables) as f:
         fault_tables = f.read()
 
-    run(["cargo", "build", "--release", "--example", "bench_backup", "--example", "bench_reliability"])
+    run(BUILD + ["--example", "bench_reliability"])
     db = os.path.join(DIR, f"bench-{RECORDS}.sqlite")
     figures([os.path.join(EXAMPLES, "bench_backup"), "populate", "--records", str(RECORDS), "--db", db])
     # The load test adds AppEvent records: work on a copy.

@@ -14,8 +14,8 @@ use std::{
     task::{Context, Poll, ready},
 };
 
-use flate2::{Compress, Crc, FlushCompress, Status};
 use futures_util::{Stream, StreamExt, stream};
+use libdeflater::{CompressionLvl, Compressor};
 use tokio::{
     io::{AsyncBufRead, AsyncRead, AsyncWrite},
     sync::mpsc,
@@ -146,10 +146,7 @@ pub(crate) fn decoder<R: AsyncBufRead + Send + 'static>(
 /// One chunk, compressed on its own.
 fn compress(data: &[u8], compression: Compression) -> io::Result<Vec<u8>> {
     match compression.codec {
-        Codec::Gzip => {
-            let level = flate2::Compression::new(compression.level.clamp(1, 9).unsigned_abs());
-            gzip_member(data, level)
-        }
+        Codec::Gzip => gzip_member(data, compression.level.clamp(1, 9).unsigned_abs()),
         #[cfg(feature = "zstd")]
         Codec::Zstd => zstd::bulk::compress(data, compression.level),
         // A backup refuses zstd without the feature before it starts.
@@ -158,67 +155,54 @@ fn compress(data: &[u8], compression: Compression) -> io::Result<Vec<u8>> {
     }
 }
 
-thread_local! {
-    /// Each compressing thread's deflate state and its level, reset for
-    /// every chunk instead of allocated and zeroed again (about 300 KiB
-    /// per 1 MiB chunk at level 3).
-    static DEFLATE: RefCell<Option<(u32, Compress)>> = const { RefCell::new(None) };
+/// A compressing thread's libdeflate compressor, its level, and the
+/// buffer it compresses into.
+struct Deflate {
+    level: u32,
+    compressor: Compressor,
+    scratch: Vec<u8>,
 }
 
-/// One complete gzip member holding `data`: the header `GzEncoder` writes,
-/// raw deflate, CRC-32 and length (RFC 1952).
-pub(crate) fn gzip_member(data: &[u8], level: flate2::Compression) -> io::Result<Vec<u8>> {
+thread_local! {
+    /// Reused from chunk to chunk instead of allocated (and zeroed) again.
+    static DEFLATE: RefCell<Option<Deflate>> = const { RefCell::new(None) };
+}
+
+/// One complete gzip member holding `data` (RFC 1952), compressed by
+/// libdeflate at `level` (1 to 9 here; libdeflate's own scale).
+pub(crate) fn gzip_member(data: &[u8], level: u32) -> io::Result<Vec<u8>> {
+    let level = level.clamp(1, 9);
     DEFLATE.with_borrow_mut(|slot| {
         let deflate = match slot {
-            Some((kept, deflate)) if *kept == level.level() => {
-                deflate.reset();
-                deflate
+            Some(kept) if kept.level == level => kept,
+            _ => {
+                // `clamp` keeps the level inside libdeflate's 0 to 12.
+                let lvl = CompressionLvl::new(level as i32)
+                    .map_err(|e| io::Error::other(format!("compression level {level}: {e:?}")))?;
+                slot.insert(Deflate {
+                    level,
+                    compressor: Compressor::new(lvl),
+                    scratch: Vec::new(),
+                })
             }
-            _ => &mut slot.insert((level.level(), Compress::new(level, false))).1,
         };
-        let mut out = Vec::with_capacity(data.len() / 3 + 1024);
-        out.extend_from_slice(&gzip_header(level));
-        let mut input = data;
-        loop {
-            if out.capacity() - out.len() < 64 * 1024 {
-                out.reserve(256 * 1024);
-            }
-            let consumed_before = deflate.total_in();
-            let status = deflate
-                .compress_vec(input, &mut out, FlushCompress::Finish)
-                .map_err(io::Error::other)?;
-            let consumed =
-                usize::try_from(deflate.total_in() - consumed_before).map_err(io::Error::other)?;
-            input = &input[consumed..];
-            if status == Status::StreamEnd {
-                break;
-            }
+        let bound = deflate.compressor.gzip_compress_bound(data.len());
+        if deflate.scratch.len() < bound {
+            deflate.scratch.resize(bound, 0);
         }
-        let mut crc = Crc::new();
-        crc.update(data);
-        out.extend_from_slice(&crc.sum().to_le_bytes());
-        // ISIZE is the length modulo 2^32.
-        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        Ok(out)
+        let written = deflate
+            .compressor
+            .gzip_compress(data, &mut deflate.scratch)
+            .map_err(|e| io::Error::other(format!("gzip compression: {e:?}")))?;
+        // An exact-size copy: members wait in the upload's buffer, where
+        // the worst-case capacity of each would add up.
+        Ok(deflate.scratch[..written].to_vec())
     })
-}
-
-/// The 10-byte gzip header, as flate2's `GzEncoder` writes it: no name, no
-/// time, "unknown" OS, and the extra flag for the fastest and best levels.
-fn gzip_header(level: flate2::Compression) -> [u8; 10] {
-    let extra_flags = if level.level() >= flate2::Compression::best().level() {
-        2
-    } else if level.level() <= flate2::Compression::fast().level() {
-        4
-    } else {
-        0
-    };
-    [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, extra_flags, 255]
 }
 
 #[cfg(test)]
 mod tests {
-    use std::io::{Read, Write};
+    use std::io::Read;
 
     use tokio::io::AsyncWriteExt;
 
@@ -252,31 +236,23 @@ mod tests {
     }
 
     #[test]
-    fn reused_deflate_states_write_members_like_gz_encoder() {
+    fn reused_compressors_write_standard_gzip_members() {
         let data: Vec<u8> = (0..300_000u32)
             .flat_map(|i| (i % 1000).to_le_bytes())
             .collect();
-        // Levels repeat and change: a state is reset or replaced.
-        for level in [1, 3, 3, 9, 3] {
-            let level = flate2::Compression::new(level);
+        // Levels repeat and change: a compressor is reused or replaced.
+        for level in [1, 3, 3, 9, 1] {
             for piece in [&data[..], &data[..10], &[]] {
-                let mut encoder = flate2::write::GzEncoder::new(Vec::new(), level);
-                encoder.write_all(piece).unwrap();
-                let theirs = encoder.finish().unwrap();
                 let ours = gzip_member(piece, level).unwrap();
-                assert_eq!(ours[..10], theirs[..10], "the same header");
-                assert!(
-                    ours.len() <= theirs.len() + theirs.len() / 100,
-                    "{level:?}: {} vs {} bytes",
-                    ours.len(),
-                    theirs.len()
-                );
+                assert_eq!(ours[..3], [0x1f, 0x8b, 8], "a gzip header");
                 let mut decoded = Vec::new();
                 flate2::read::MultiGzDecoder::new(ours.as_slice())
                     .read_to_end(&mut decoded)
                     .unwrap();
-                assert_eq!(decoded, piece, "{level:?}");
+                assert_eq!(decoded, piece, "level {level}");
             }
         }
+        // Compressible data shrinks.
+        assert!(gzip_member(&data, 1).unwrap().len() < data.len() / 4);
     }
 }

@@ -42,10 +42,10 @@ use set::SetId;
 /// Most parts uploaded at once.
 const MAX_UPLOAD_CONCURRENCY: usize = 256;
 
-/// The default gzip level. zlib-rs' level 2 (its "fast" deflate, no lazy
-/// matching) makes benchmark records 1.5% larger than its level 3 and
-/// `gzip -6` in 10% less time; level 1 ("quick") is 50% larger.
-const DEFAULT_GZIP_LEVEL: u32 = 2;
+/// The default gzip level: libdeflate's level 1 makes the benchmark's
+/// records as small as `gzip -6` (1.01×) in about a quarter less time than
+/// zlib-rs' level 2 of the same size (docs/PERFORMANCE.md).
+const DEFAULT_GZIP_LEVEL: u32 = 1;
 
 /// Tuning of the archive and its upload.
 #[derive(Debug, Clone, Copy)]
@@ -254,9 +254,9 @@ impl Backup {
         self
     }
 
-    /// gzip level, 1 (fastest) to 9 (smallest); default 2, which with
-    /// zlib-rs (its "fast" deflate) compresses records within 2% of
-    /// `gzip -6` at a quarter of its time (see docs/PERFORMANCE.md).
+    /// gzip level, 1 (fastest) to 9 (smallest), on libdeflate's scale;
+    /// default 1, which compresses records as small as `gzip -6` at a
+    /// fifth of its time (see docs/PERFORMANCE.md).
     pub fn with_compression_level(mut self, level: u32) -> Backup {
         self.tuning.compression_level = level;
         self
