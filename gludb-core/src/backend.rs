@@ -218,6 +218,15 @@ pub trait RestoreTransaction: Send {
     /// in [`RestoreMode::SkipExisting`] are not counted).
     async fn write(&mut self, spec: &TableSpec, rows: Vec<Row>, mode: RestoreMode) -> Result<u64>;
 
+    /// Completes writes the transaction still holds back (a bulk load that
+    /// waits for its table to be complete, such as an empty-table restore's
+    /// sorted load or `COPY`) and reports their errors, so a restore knows
+    /// that every database's writes succeeded before it commits any.
+    /// [`commit`](Self::commit) does it too; the default does nothing.
+    async fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+
     /// Makes everything written visible, at once.
     async fn commit(self: Box<Self>) -> Result<()>;
 

@@ -57,5 +57,5 @@ mod postgres_backend {
 async fn run_all_runs_every_check() {
     let ran = gludb_testkit::conformance::run_all(sqlite_memory).await;
     assert_eq!(ran, gludb_testkit::conformance::CHECKS.len());
-    assert_eq!(ran, 22);
+    assert_eq!(ran, 23);
 }

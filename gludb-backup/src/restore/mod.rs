@@ -377,6 +377,12 @@ impl Restore {
                 Ok(report)
             }
         };
+        // Bulk loads finish before any commit, so a duplicate id found at
+        // the end of one database's load rolls back every database.
+        let outcome = match outcome {
+            Ok(report) => flush_all(&mut transactions).await.map(|()| report),
+            Err(e) => Err(e),
+        };
         match outcome {
             Ok(report) => {
                 commit_all(transactions).await?;
@@ -394,6 +400,17 @@ impl Restore {
             }
         }
     }
+}
+
+/// Completes every database's held-back writes (see
+/// [`gludb_core::RestoreTransaction::flush`]); the first error stops.
+async fn flush_all(
+    transactions: &mut [(String, Box<dyn gludb_core::RestoreTransaction>)],
+) -> Result<()> {
+    for (_, transaction) in transactions.iter_mut() {
+        transaction.flush().await.map_err(BackupError::Database)?;
+    }
+    Ok(())
 }
 
 /// Commits each database's transaction in turn; after a failed commit the

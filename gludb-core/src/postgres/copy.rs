@@ -70,7 +70,9 @@ pub(crate) async fn send_line_batches(
                 // table for nothing, then wait for the stream to end so
                 // nothing of this `COPY` is left on the connection.
                 let _ = tx.cancel_token().cancel_query(NoTls).await;
-                while stream.next().await.is_some() {}
+                // The stream ends with its last row or its first error (the
+                // cancellation); after an error it would only repeat errors.
+                while let Some(Ok(_)) = stream.next().await {}
                 return Ok(Read::Abandoned);
             }
         }

@@ -51,6 +51,9 @@ enum Request {
         mode: RestoreMode,
         reply: oneshot::Sender<Result<u64>>,
     },
+    Flush {
+        reply: oneshot::Sender<Result<()>>,
+    },
     End {
         commit: bool,
         reply: oneshot::Sender<Result<()>>,
@@ -133,6 +136,9 @@ async fn serve(mut client: Object, mut queue: mpsc::UnboundedReceiver<Request>, 
                 };
                 let _ = reply.send(written.await);
             }
+            Request::Flush { reply } => {
+                let _ = reply.send(finish_copy(&mut copying).await);
+            }
             Request::End { commit, reply } => {
                 let result = if commit {
                     match finish_copy(&mut copying).await {
@@ -209,6 +215,10 @@ impl RestoreTransaction for PgRestore {
                 reply,
             })
             .await
+    }
+
+    async fn flush(&mut self) -> Result<()> {
+        self.session.call(|reply| Request::Flush { reply }).await
     }
 
     async fn commit(self: Box<Self>) -> Result<()> {

@@ -210,6 +210,10 @@ impl RestoreTransaction for SqliteRestore {
             .await
     }
 
+    async fn flush(&mut self) -> Result<()> {
+        self.finish_load().await
+    }
+
     async fn commit(self: Box<Self>) -> Result<()> {
         self.end(true).await
     }

@@ -553,6 +553,79 @@ pub async fn restore_modes_handle_existing_ids(dbs: &Databases) {
     assert_eq!(by_index.len(), 2);
 }
 
+/// Into an empty table (`RefuseNonEmpty`, a backend's bulk path) values are stored verbatim, a repeated id is an error by `flush` at the latest, and a failed load leaves nothing.
+pub async fn empty_table_restore_is_verbatim_and_refuses_repeated_ids(dbs: &Databases) {
+    SimpleData::ensure_table(dbs).await.unwrap();
+    let spec = spec_of::<SimpleData>(dbs);
+    let db = dbs.default_database().unwrap();
+    // Characters a bulk format might treat specially: a raw tab (JSON
+    // whitespace), backslashes, escaped line breaks, `\.`, non-ASCII.
+    let odd = "{\"id\":\"odd\",\t\"s\":\"tab\\t back\\\\ nl\\n \\\\. \u{e9}\u{1f600}\"}";
+    let rows: Vec<Row> = (0..2000)
+        .map(|i| {
+            row(
+                &format!("r{:04}", (i * 7) % 2000),
+                &format!("{{\"n\": {i}}}"),
+            )
+        })
+        .chain([row("odd", odd)])
+        .collect();
+    let mut tx = db.begin_restore().await.unwrap();
+    for chunk in rows.chunks(300) {
+        tx.write(&spec, chunk.to_vec(), RestoreMode::RefuseNonEmpty)
+            .await
+            .unwrap();
+    }
+    tx.flush().await.unwrap();
+    assert_eq!(tx.count(&spec.table).await.unwrap(), 2001);
+    tx.commit().await.unwrap();
+    assert_eq!(
+        db.find_one(&spec.table, "odd")
+            .await
+            .unwrap()
+            .unwrap()
+            .value,
+        odd
+    );
+    assert_eq!(
+        db.find_one(&spec.table, "r0007")
+            .await
+            .unwrap()
+            .unwrap()
+            .value,
+        "{\"n\": 1}"
+    );
+    let indexed = db
+        .find_by_index(&spec.table, &spec.indexes[0], "x")
+        .await
+        .unwrap();
+    assert_eq!(indexed.len(), 2001);
+
+    // A repeated id, in another batch: an error, and nothing of the load stays.
+    let mut tx = db.begin_restore().await.unwrap();
+    let mode = RestoreMode::RefuseNonEmpty;
+    let mut failed = tx
+        .write(&spec, vec![row("new1", "{}"), row("dup", "{}")], mode)
+        .await
+        .is_err();
+    if !failed {
+        failed = tx
+            .write(&spec, vec![row("dup", "{}"), row("new2", "{}")], mode)
+            .await
+            .is_err();
+    }
+    if !failed {
+        failed = tx.flush().await.is_err();
+    }
+    assert!(
+        failed,
+        "a repeated id fails the load by flush at the latest"
+    );
+    tx.rollback().await.unwrap();
+    assert_eq!(db.find_one(&spec.table, "new1").await.unwrap(), None);
+    assert_eq!(db.find_one(&spec.table, "dup").await.unwrap(), None);
+}
+
 /// A snapshot refuses a stored value with a raw line break with `Error::MultiLineRecord` naming it.
 pub async fn snapshot_refuses_a_value_spanning_lines(dbs: &Databases) {
     SimpleData::ensure_table(dbs).await.unwrap();

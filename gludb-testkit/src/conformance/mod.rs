@@ -124,6 +124,7 @@ macro_rules! __gludb_conformance_checks {
             snapshot_of_a_missing_table_is_empty,
             restore_transaction_commits_all_or_nothing,
             restore_modes_handle_existing_ids,
+            empty_table_restore_is_verbatim_and_refuses_repeated_ids,
             snapshot_refuses_a_value_spanning_lines,
             hostile_names_cannot_reach_the_backend,
             odd_but_valid_names_work_in_every_method,
