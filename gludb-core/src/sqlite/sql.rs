@@ -221,22 +221,40 @@ pub(crate) fn count(conn: &Connection, table: &TableName) -> rusqlite::Result<u6
     .map(|n| n.max(0) as u64)
 }
 
+/// Count and UTF-8 byte size of the table's values, as a snapshot will
+/// stream them. In a UTF-8 database (every database gludb creates) the
+/// size is each value's length from its record header (`octet_length`,
+/// without loading the text). A database created in UTF-16 by another
+/// program stores other byte lengths than the UTF-8 SQLite hands out: there
+/// the values are converted and measured one by one.
 pub(crate) fn table_stats(conn: &Connection, table: &TableName) -> rusqlite::Result<TableStats> {
     if !table_exists(conn, table)? {
         return Ok(TableStats::default());
     }
-    let (records, value_bytes) = conn.query_row(
-        &format!(
-            "SELECT count(*), coalesce(sum(octet_length(value)), 0) FROM {}",
-            quote(table.as_str())
-        ),
-        [],
-        |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
-    )?;
+    let name = quote(table.as_str());
+    let encoding: String = conn.pragma_query_value(None, "encoding", |row| row.get(0))?;
+    let (records, value_bytes) = if encoding == "UTF-8" {
+        let (records, bytes) = conn.query_row(
+            &format!("SELECT count(*), coalesce(sum(octet_length(value)), 0) FROM {name}"),
+            [],
+            |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
+        )?;
+        (records.max(0) as u64, bytes.max(0) as u64)
+    } else {
+        let mut statement = conn.prepare(&format!("SELECT value FROM {name}"))?;
+        let mut rows = statement.query([])?;
+        let (mut records, mut bytes) = (0u64, 0u64);
+        while let Some(row) = rows.next()? {
+            records += 1;
+            // A NULL or a blob fails the snapshot's read with its own error.
+            bytes += row.get_ref(0)?.as_str().map_or(0, str::len) as u64;
+        }
+        (records, bytes)
+    };
     Ok(TableStats {
         exists: true,
-        records: records.max(0) as u64,
-        value_bytes: value_bytes.max(0) as u64,
+        records,
+        value_bytes,
     })
 }
 
