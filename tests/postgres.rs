@@ -1117,3 +1117,63 @@ async fn a_restore_that_counted_a_table_keeps_other_writers_out_until_it_ends() 
         .collect();
     assert_eq!(ids, ["app", "restored"]);
 }
+
+/// `COPY FROM` is refused where row-level security applies: an empty-table
+/// restore into such a table, by a user the policies bind, takes the
+/// `INSERT` path (which the policies check) instead of failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_table_restore_into_a_table_with_row_level_security() {
+    let Some(url) = shared_database("row_security").await else {
+        return;
+    };
+    let dbs = Databases::new(Postgres::connect(&url).await.unwrap());
+    Item::ensure_table(&dbs).await.unwrap();
+    let spec = dbs.table_spec(Item::type_info()).unwrap();
+    // Superusers bypass row-level security: restore as a plain role.
+    let role = format!("rls_{}", std::process::id());
+    raw_client(&url)
+        .await
+        .batch_execute(&format!(
+            "CREATE ROLE {role} LOGIN; \
+             GRANT ALL ON pgitem TO {role}; \
+             ALTER TABLE pgitem ENABLE ROW LEVEL SECURITY; \
+             CREATE POLICY kept ON pgitem USING (true) \
+                 WITH CHECK (value::text NOT LIKE '%refused%')"
+        ))
+        .await
+        .unwrap();
+    let (_, server) = url.split_once('@').unwrap();
+    let db = Postgres::connect(&format!("postgres://{role}@{server}"))
+        .await
+        .unwrap();
+    let row = |id: &str, value: &str| Row {
+        id: id.into(),
+        value: value.into(),
+        index_values: vec!["0".into()],
+    };
+    let mut tx = db.begin_restore().await.unwrap();
+    tx.write(
+        &spec,
+        vec![row("a", "{}"), row("b", "{}")],
+        RestoreMode::RefuseNonEmpty,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert!(db.find_one(&spec.table, "b").await.unwrap().is_some());
+
+    // The policies are checked, as for any insert.
+    let mut tx = db.begin_restore().await.unwrap();
+    let refused = tx
+        .write(
+            &spec,
+            vec![row("c", r#"{"x":"refused"}"#)],
+            RestoreMode::RefuseNonEmpty,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("row-level security"), "{refused}");
+    drop(tx);
+    assert!(db.find_one(&spec.table, "c").await.unwrap().is_none());
+}

@@ -13,7 +13,8 @@
 //! and `write` use what it found.
 //!
 //! Into an empty table ([`RestoreMode::RefuseNonEmpty`]) rows go through
-//! one `COPY ... FROM STDIN` per table (see [`super::copy`]), kept open
+//! one `COPY ... FROM STDIN` per table (see [`super::copy`]; not where
+//! row-level security applies, which `COPY FROM` refuses), kept open
 //! across `write` calls and finished before any other request runs; a row
 //! the server refuses fails the `write` that sent it or a later request,
 //! and the restore rolls back.
@@ -22,6 +23,8 @@
 //! the application's readers go on, its writers wait, so a table found
 //! empty for [`RestoreMode::RefuseNonEmpty`] only holds restored records
 //! when the restore commits.
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use deadpool_postgres::Object;
@@ -91,8 +94,10 @@ async fn serve(mut client: Object, mut queue: mpsc::UnboundedReceiver<Request>, 
         return;
     };
     let mut tables = TxTables::default();
-    // The `COPY` open into one table, if any.
+    // The `COPY` open into one table, if any, and whether each table
+    // written so far takes `COPY`.
     let mut copying: Option<CopyIn> = None;
+    let mut checked = HashMap::new();
     while let Some(request) = queue.recv().await {
         match request {
             Request::EnsureTable { spec, reply } => {
@@ -120,17 +125,16 @@ async fn serve(mut client: Object, mut queue: mpsc::UnboundedReceiver<Request>, 
                     if copying.as_ref().is_some_and(|c| *c.table() != spec.table) {
                         finish_copy(&mut copying).await?;
                     }
-                    if mode != RestoreMode::RefuseNonEmpty {
+                    let found = existing(&mut tables, &tx, &spec.table).await?;
+                    let bulk = mode == RestoreMode::RefuseNonEmpty
+                        && copyable(&mut checked, &tx, &found).await?;
+                    if !bulk {
                         finish_copy(&mut copying).await?;
-                        let found = existing(&mut tables, &tx, &spec.table).await?;
                         return sql::restore_rows(&tx, &found, &spec, &rows, mode).await;
                     }
                     let copy = match &mut copying {
                         Some(copy) => copy,
-                        None => {
-                            let found = existing(&mut tables, &tx, &spec.table).await?;
-                            copying.insert(CopyIn::start(&tx, &found, &spec).await?)
-                        }
+                        None => copying.insert(CopyIn::start(&tx, &found, &spec).await?),
                     };
                     copy.send(&rows).await
                 };
@@ -163,6 +167,38 @@ async fn serve(mut client: Object, mut queue: mpsc::UnboundedReceiver<Request>, 
     }
     // Dropped without commit: dropping the `COPY` aborts it, dropping `tx`
     // rolls back.
+}
+
+/// Whether rows can go into `table` with `COPY FROM`: not when row-level
+/// security applies to this user there (PostgreSQL refuses `COPY FROM`
+/// then, and an `INSERT` is checked against the policies). Asked once per
+/// table.
+async fn copyable(
+    checked: &mut HashMap<String, bool>,
+    tx: &deadpool_postgres::Transaction<'_>,
+    table: &PgTable,
+) -> Result<bool> {
+    if let Some(&copyable) = checked.get(&table.quoted) {
+        return Ok(copyable);
+    }
+    let row = tx
+        .query_one(
+            "SELECT NOT pg_catalog.row_security_active($1::text::regclass)",
+            &[&table.quoted],
+        )
+        .await
+        .map_err(|e| {
+            error::query(
+                format!("restoring into {:?}", table.requested),
+                &table.requested,
+                e,
+            )
+        })?;
+    let copyable: bool = row
+        .try_get(0)
+        .map_err(|e| error::plain(format!("restoring into {:?}", table.requested), e))?;
+    checked.insert(table.quoted.clone(), copyable);
+    Ok(copyable)
 }
 
 /// Ends the open `COPY`, if any, so the next statement can run; a row the
