@@ -9,7 +9,7 @@
 #[path = "common/pg.rs"]
 mod pg;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt, TryStreamExt};
 use gludb::{Backend, Databases, Error, RestoreMode, Row, Storable, postgres::Postgres};
@@ -1176,4 +1176,64 @@ async fn empty_table_restore_into_a_table_with_row_level_security() {
     assert!(refused.contains("row-level security"), "{refused}");
     drop(tx);
     assert!(db.find_one(&spec.table, "c").await.unwrap().is_none());
+}
+
+/// Found by a hostile review, fixed: a records stream dropped in the middle
+/// of a big table cancels the `COPY`, whose stream then yields an error
+/// and, polled again, the same error forever: the snapshot's task spun at
+/// full CPU and never gave its connection back. It now stops at the first
+/// error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_records_stream_dropped_mid_table_ends_the_snapshot_promptly() {
+    let Some(url) = shared_database("dropped_mid_table").await else {
+        return;
+    };
+    let db = Postgres::connect_with(&url, 2).await.unwrap();
+    let dbs = Databases::new(db.clone());
+    // About 200 MB: the server is surely still sending when the stream goes.
+    Item::ensure_table(&dbs).await.unwrap();
+    let spec = dbs.table_spec(Item::type_info()).unwrap();
+    let payload = "y".repeat(20_000);
+    let mut tx = db.begin_restore().await.unwrap();
+    for chunk in 0..10 {
+        let rows = (0..1000)
+            .map(|i| {
+                let id = format!("big{chunk:02}{i:04}");
+                Row {
+                    value: format!(r#"{{"id":"{id}","group":0,"payload":"{payload}"}}"#),
+                    id,
+                    index_values: vec!["0".into()],
+                }
+            })
+            .collect();
+        tx.write(&spec, rows, RestoreMode::RefuseNonEmpty)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let table = gludb::TableName::new("PgItem").unwrap();
+    let mut snapshot = db.snapshot().await.unwrap();
+    let mut batches = snapshot.records(&table);
+    batches.next().await.unwrap().unwrap();
+    drop(batches);
+    let after = tokio::time::timeout(Duration::from_secs(20), snapshot.table_stats(&table))
+        .await
+        .expect("the snapshot answers (it has ended) instead of spinning");
+    assert!(
+        after
+            .unwrap_err()
+            .to_string()
+            .contains("snapshot has ended")
+    );
+    drop(snapshot);
+    // Both pooled connections are usable: the snapshot's came back clean.
+    for _ in 0..2 {
+        let (a, b) = tokio::join!(
+            db.find_one(&table, "big000000"),
+            db.find_one(&table, "big091000")
+        );
+        assert!(a.unwrap().is_some());
+        assert!(b.unwrap().is_none());
+    }
 }
