@@ -1237,3 +1237,104 @@ async fn a_records_stream_dropped_mid_table_ends_the_snapshot_promptly() {
         assert!(b.unwrap().is_none());
     }
 }
+
+/// Found by a hostile review, fixed: a whole table is one `COPY` statement
+/// (a restore's, one per 64 MiB), so a `statement_timeout` set on the
+/// database for the application's queries cut backups and restores of big
+/// tables (the cursor and `INSERT` paths were many short statements). The
+/// snapshot and restore transactions now lift it for themselves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_timeout_does_not_cut_a_backup_read_or_a_bulk_restore() {
+    let Some(url) = shared_database("statement_timeout").await else {
+        return;
+    };
+    let db = Postgres::connect(&url).await.unwrap();
+    let dbs = Databases::new(db.clone());
+    Item::ensure_table(&dbs).await.unwrap();
+    let spec = dbs.table_spec(Item::type_info()).unwrap();
+    raw_client(&url)
+        .await
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{}\" SET statement_timeout = '300ms'",
+            url.rsplit('/').next().unwrap()
+        ))
+        .await
+        .unwrap();
+    let db = Postgres::connect(&url).await.unwrap();
+    let batch = |n: usize| -> Vec<Row> {
+        (0..1000)
+            .map(|i| {
+                let id = format!("t{n}-{i:04}");
+                Row {
+                    value: format!(
+                        r#"{{"id":"{id}","group":0,"payload":"{}"}}"#,
+                        "z".repeat(500)
+                    ),
+                    id,
+                    index_values: vec!["0".into()],
+                }
+            })
+            .collect()
+    };
+    // A bulk restore whose `COPY` stays open longer than the timeout.
+    let mut tx = db.begin_restore().await.unwrap();
+    for n in 0..3 {
+        tx.write(&spec, batch(n), RestoreMode::RefuseNonEmpty)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    tx.commit().await.unwrap();
+    // A slow reader of a snapshot keeps its `COPY` open as long.
+    let table = gludb::TableName::new("PgItem").unwrap();
+    let mut snapshot = db.snapshot().await.unwrap();
+    let mut batches = snapshot.records(&table);
+    let mut records = 0;
+    while let Some(batch) = batches.next().await {
+        records += batch.unwrap().records();
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    drop(batches);
+    snapshot.finish().await.unwrap();
+    assert_eq!(records, 3000);
+}
+
+/// A record the server refuses in a bulk restore is named by its id (the
+/// server only says which line of the `COPY` it was).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_record_in_a_bulk_restore_is_named() {
+    let Some(url) = shared_database("bulk_refused").await else {
+        return;
+    };
+    let db = Postgres::connect(&url).await.unwrap();
+    let dbs = Databases::new(db.clone());
+    Item::ensure_table(&dbs).await.unwrap();
+    let spec = dbs.table_spec(Item::type_info()).unwrap();
+    let rows: Vec<Row> = (0..500)
+        .map(|i| Row {
+            id: format!("r{i:04}"),
+            value: if i == 321 {
+                "{\"broken\"".into()
+            } else {
+                "{}".into()
+            },
+            index_values: vec!["0".into()],
+        })
+        .collect();
+    let mut tx = db.begin_restore().await.unwrap();
+    let mut failure = None;
+    for chunk in rows.chunks(200) {
+        if let Err(e) = tx
+            .write(&spec, chunk.to_vec(), RestoreMode::RefuseNonEmpty)
+            .await
+        {
+            failure = Some(e);
+            break;
+        }
+    }
+    let failure = match failure {
+        Some(e) => e,
+        None => tx.flush().await.unwrap_err(),
+    };
+    assert!(failure.to_string().contains("\"r0321\""), "{failure}");
+}

@@ -9,9 +9,11 @@
 //! - a restore into an empty table ([`RestoreMode::RefuseNonEmpty`](crate::RestoreMode::RefuseNonEmpty))
 //!   writes with `COPY ... FROM STDIN` in the text format (which works for
 //!   every column type: `json`, the original GLUDB's `jsonb`, `text`,
-//!   `char(32)`), one `COPY` per table kept open across batches. A
-//!   duplicate id fails the `COPY` as it fails a plain `INSERT`, so the
-//!   restore's semantics are those of the statement path.
+//!   `char(32)`), a `COPY` kept open across batches for up to 64 MiB or
+//!   100,000 rows. A duplicate id fails the `COPY` as it fails a plain
+//!   `INSERT`, so the restore's semantics are those of the statement path;
+//!   the server names a refused row by its line, which [`CopyIn`] turns
+//!   back into the record's id.
 
 use std::pin::Pin;
 
@@ -29,6 +31,13 @@ const BATCH_BYTES: usize = 256 * 1024;
 
 /// Restore rows are sent to the server in pieces of about this size.
 const SEND_BYTES: usize = 256 * 1024;
+
+/// A restore's `COPY` ends (and reports what the server refused) after
+/// about this many bytes or rows, and the next batch starts another: a bad
+/// record near the start of a big table fails the restore within a piece
+/// instead of after the whole table, and an error can name its record.
+const COPY_BYTES: usize = 64 * 1024 * 1024;
+const COPY_ROWS: usize = 100_000;
 
 /// Where a table read sends its batches.
 pub(crate) type LineSender = mpsc::Sender<Result<LineBatch>>;
@@ -235,6 +244,9 @@ pub(crate) struct CopyIn {
     indexes: usize,
     sink: Pin<Box<CopyInSink<Bytes>>>,
     buf: BytesMut,
+    /// The ids sent, in order: the server names a refused row by its line.
+    ids: Vec<String>,
+    bytes: usize,
 }
 
 impl CopyIn {
@@ -247,16 +259,26 @@ impl CopyIn {
     ) -> Result<CopyIn> {
         let columns = sql::insert_columns(&table.index_columns(&spec.indexes)?);
         let statement = format!("COPY {} ({columns}) FROM STDIN", table.quoted);
-        let sink = tx
-            .copy_in(statement.as_str())
-            .await
-            .map_err(|e| restoring(&spec.table, e))?;
+        let sink = tx.copy_in(statement.as_str()).await.map_err(|e| {
+            error::query(
+                format!("restoring records into {:?}", spec.table),
+                &spec.table,
+                e,
+            )
+        })?;
         Ok(CopyIn {
             table: spec.table.clone(),
             indexes: spec.indexes.len(),
             sink: Box::pin(sink),
             buf: BytesMut::with_capacity(SEND_BYTES + 4096),
+            ids: Vec::new(),
+            bytes: 0,
         })
+    }
+
+    /// Whether this `COPY` has taken its share and should be finished.
+    pub(crate) fn is_full(&self) -> bool {
+        self.bytes >= COPY_BYTES || self.ids.len() >= COPY_ROWS
     }
 
     /// The table this `COPY` writes.
@@ -279,12 +301,11 @@ impl CopyIn {
                 push_escaped(&mut self.buf, value);
             }
             self.buf.extend_from_slice(b"\n");
+            self.ids.push(row.id.clone());
             if self.buf.len() >= SEND_BYTES {
                 let piece = self.buf.split().freeze();
-                self.sink
-                    .send(piece)
-                    .await
-                    .map_err(|e| restoring(&self.table, e))?;
+                self.bytes += piece.len();
+                self.sink.send(piece).await.map_err(|e| self.refused(e))?;
             }
         }
         Ok(rows.len() as u64)
@@ -295,21 +316,39 @@ impl CopyIn {
     pub(crate) async fn finish(mut self) -> Result<u64> {
         if !self.buf.is_empty() {
             let piece = self.buf.split().freeze();
-            self.sink
-                .send(piece)
-                .await
-                .map_err(|e| restoring(&self.table, e))?;
+            self.sink.send(piece).await.map_err(|e| self.refused(e))?;
         }
-        self.sink
-            .as_mut()
-            .finish()
-            .await
-            .map_err(|e| restoring(&self.table, e))
+        match self.sink.as_mut().finish().await {
+            Ok(rows) => Ok(rows),
+            Err(e) => Err(self.refused(e)),
+        }
+    }
+
+    /// The error for `e`, naming the record the server refused when it
+    /// says which line of the `COPY` that was.
+    fn refused(&self, e: tokio_postgres::Error) -> Error {
+        let record = e
+            .as_db_error()
+            .and_then(|db| db.where_())
+            .and_then(copy_line)
+            .and_then(|line| self.ids.get(line.checked_sub(1)?));
+        let context = match record {
+            Some(id) => format!("restoring record {id:?} into {:?}", self.table),
+            None => format!("restoring records into {:?}", self.table),
+        };
+        error::query(context, &self.table, e)
     }
 }
 
-fn restoring(table: &TableName, e: tokio_postgres::Error) -> Error {
-    error::query(format!("restoring records into {table:?}"), table, e)
+/// The line number in a `COPY` error's context (`COPY t, line 12, ...`;
+/// other lines of the context, such as a JSON error's, come first).
+fn copy_line(context: &str) -> Option<usize> {
+    let copy = context.lines().find(|line| line.starts_with("COPY "))?;
+    let after = &copy[copy.find(", line ")? + ", line ".len()..];
+    let digits = after
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(after.len());
+    after[..digits].parse().ok()
 }
 
 /// Appends `text` as a field of `COPY`'s text format: backslash, newline,
@@ -404,6 +443,17 @@ mod tests {
         null.extend_from_slice(&(-1i32).to_be_bytes());
         null.extend_from_slice(&(-1i16).to_be_bytes());
         assert!(parse_in_pieces(&null, 64).is_err());
+    }
+
+    #[test]
+    fn the_line_of_a_copy_error_is_found_in_its_context() {
+        assert_eq!(copy_line("COPY t, line 12, column value: \"x\""), Some(12));
+        assert_eq!(copy_line("COPY t, line 7"), Some(7));
+        assert_eq!(
+            copy_line("JSON data, line 1: {\nCOPY t, line 2001, column value"),
+            Some(2001)
+        );
+        assert_eq!(copy_line("COPY t"), None);
     }
 
     #[test]

@@ -13,11 +13,12 @@
 //! and `write` use what it found.
 //!
 //! Into an empty table ([`RestoreMode::RefuseNonEmpty`]) rows go through
-//! one `COPY ... FROM STDIN` per table (see [`super::copy`]; not where
-//! row-level security applies, which `COPY FROM` refuses), kept open
-//! across `write` calls and finished before any other request runs; a row
-//! the server refuses fails the `write` that sent it or a later request,
-//! and the restore rolls back.
+//! `COPY ... FROM STDIN` (see [`super::copy`]; not where row-level
+//! security applies, which `COPY FROM` refuses), kept open across `write`
+//! calls up to 64 MiB and finished before any other request runs; a row
+//! the server refuses fails the `write` that ended its `COPY` or a later
+//! request (at the latest `flush`), and the restore rolls back. The
+//! transaction lifts `statement_timeout` for itself.
 //!
 //! `count` locks the table (`EXCLUSIVE` mode) until the transaction ends:
 //! the application's readers go on, its writers wait, so a table found
@@ -86,10 +87,16 @@ impl PgRestore {
 }
 
 async fn serve(mut client: Object, mut queue: mpsc::UnboundedReceiver<Request>, started: Started) {
-    let begun = client
-        .transaction()
-        .await
-        .map_err(|e| error::plain("starting a restore transaction", e));
+    let begun = async {
+        let tx = client.transaction().await?;
+        // A table's bulk load is one `COPY` statement per 64 MiB: a
+        // `statement_timeout` set for the application's queries must not
+        // cut it (the setting ends with the transaction).
+        tx.batch_execute("SET LOCAL statement_timeout = 0").await?;
+        Ok::<_, tokio_postgres::Error>(tx)
+    }
+    .await
+    .map_err(|e| error::plain("starting a restore transaction", e));
     let Some(tx) = report_start(started, begun) else {
         return;
     };
@@ -136,7 +143,11 @@ async fn serve(mut client: Object, mut queue: mpsc::UnboundedReceiver<Request>, 
                         Some(copy) => copy,
                         None => copying.insert(CopyIn::start(&tx, &found, &spec).await?),
                     };
-                    copy.send(&rows).await
+                    let sent = copy.send(&rows).await?;
+                    if copy.is_full() {
+                        finish_copy(&mut copying).await?;
+                    }
+                    Ok(sent)
                 };
                 let _ = reply.send(written.await);
             }

@@ -80,8 +80,11 @@ async fn serve(
             .start()
             .await?;
         // A REPEATABLE READ transaction takes its snapshot at its first
-        // statement, not at BEGIN: take it now.
-        tx.batch_execute("SELECT 1").await?;
+        // statement, not at BEGIN: take it now. A whole table is one `COPY`
+        // statement, as long as the table is big: a `statement_timeout`
+        // set for the application's queries must not cut it.
+        tx.batch_execute("SET LOCAL statement_timeout = 0; SELECT 1")
+            .await?;
         Ok::<_, tokio_postgres::Error>(tx)
     }
     .await
