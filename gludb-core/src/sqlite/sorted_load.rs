@@ -14,7 +14,10 @@
 //! another table, counts, or commits) the runs are merged and inserted in
 //! one pass. Memory holds one run plus a read buffer per run; temporary
 //! disk holds about the table's size until the merge ends (the files are
-//! deleted by the OS when closed, also if the process dies).
+//! deleted by the OS when closed, also if the process dies). At most
+//! [`MAX_RUNS`] run files are open at once: reaching it merges them into
+//! one. A repeated id is an error as soon as its run is sorted when both
+//! copies fall in one run, at the insert otherwise.
 //!
 //! Everything happens inside the restore's transaction, so the
 //! all-or-nothing guarantee is the one of the plain path: a duplicate id
@@ -40,6 +43,11 @@ const RUN_BYTES: usize = 16 * 1024 * 1024;
 /// makes about 260 runs).
 const READ_BUFFER: usize = 32 * 1024;
 
+/// Run files open at once, at most: reaching it merges them into one (an
+/// extra pass over the data, for tables over 8 GiB), so a restore stays
+/// well within the usual limit of 1,024 open files.
+const MAX_RUNS: usize = 512;
+
 /// The page cache while appending, in KiB (as `PRAGMA cache_size` takes
 /// it: negative).
 const SORTED_CACHE_KIB: i64 = -4 * 1024;
@@ -55,8 +63,9 @@ const MERGED_BATCHES_IN_FLIGHT: usize = 2;
 /// The rows of one table, collected until [`SortedLoad::finish`].
 pub(crate) struct SortedLoad {
     spec: TableSpec,
-    /// [`RUN_BYTES`], smaller in tests.
+    /// [`RUN_BYTES`] and [`MAX_RUNS`], smaller in tests.
     run_bytes: usize,
+    max_runs: usize,
     /// Batches not yet spilled, and their size.
     held: Vec<Vec<Row>>,
     held_bytes: usize,
@@ -69,6 +78,7 @@ impl SortedLoad {
         SortedLoad {
             spec,
             run_bytes: RUN_BYTES,
+            max_runs: MAX_RUNS,
             held: Vec::new(),
             held_bytes: 0,
             runs: Vec::new(),
@@ -100,24 +110,44 @@ impl SortedLoad {
         self.held_bytes += rows.iter().map(row_bytes).sum::<usize>();
         self.held.push(rows);
         if self.held_bytes >= self.run_bytes {
-            self.spill().map_err(|e| self.io_error(e))?;
+            self.spill()?;
         }
         Ok(())
     }
 
-    /// Sorts what is held and writes it to a new run file.
-    fn spill(&mut self) -> io::Result<()> {
+    /// Sorts what is held and writes it to a new run file. A repeated id
+    /// within the run is an error now rather than at the insert; once
+    /// [`MAX_RUNS`] files are open, they are merged into one.
+    fn spill(&mut self) -> Result<()> {
         let mut rows: Vec<&Row> = self.held.iter().flatten().collect();
         rows.sort_unstable_by(|a, b| a.id.cmp(&b.id));
-        let mut out = BufWriter::with_capacity(WRITE_BUFFER, tempfile::tempfile()?);
-        for row in rows {
-            write_row(&mut out, row)?;
+        if let Some(pair) = rows.windows(2).find(|pair| pair[0].id == pair[1].id) {
+            return Err(Error::Backend {
+                backend: "SQLite",
+                context: format!(
+                    "restoring record {:?} into {:?}",
+                    pair[0].id, self.spec.table
+                ),
+                source: "the restore holds two records with this id (UNIQUE constraint failed)"
+                    .into(),
+            });
         }
-        let mut file = out.into_inner().map_err(|e| e.into_error())?;
-        file.seek(SeekFrom::Start(0))?;
-        self.runs.push(file);
+        let run = write_run(rows.into_iter().map(Ok)).map_err(|e| self.io_error(e))?;
+        self.runs.push(run);
         self.held.clear();
         self.held_bytes = 0;
+        if self.runs.len() >= self.max_runs {
+            let indexes = self.spec.indexes.len();
+            let readers = self
+                .runs
+                .drain(..)
+                .map(|file| RunReader::new(file, indexes))
+                .collect();
+            let compacted = Merger::new(readers).and_then(|mut merger| {
+                write_run(std::iter::from_fn(move || merger.next().transpose()))
+            });
+            self.runs.push(compacted.map_err(|e| self.io_error(e))?);
+        }
         Ok(())
     }
 
@@ -165,7 +195,7 @@ impl SortedLoad {
             return Ok(rows.len() as u64);
         }
         if !self.held.is_empty() {
-            self.spill().map_err(|e| self.io_error(e))?;
+            self.spill()?;
         }
         let indexes = self.spec.indexes.len();
         let runs: Vec<RunReader> = self
@@ -202,9 +232,10 @@ fn run_error(spec: &TableSpec, e: io::Error) -> Error {
     Error::Backend {
         backend: "SQLite",
         context: format!(
-            "sorting the records restored into {:?} in a temporary file (it needs about the \
-             table's size of free space in the temporary directory, TMPDIR)",
-            spec.table
+            "sorting the records restored into {:?} through temporary files in {} (TMPDIR; \
+             they take about the table's size)",
+            spec.table,
+            std::env::temp_dir().display()
         ),
         source: Box::new(e),
     }
@@ -237,22 +268,43 @@ impl Pragma {
     }
 }
 
-/// Merges sorted runs into sorted batches sent to `out`, until the runs
-/// end or the receiver is gone.
-fn merge(mut runs: Vec<RunReader>, out: &mpsc::SyncSender<io::Result<Vec<Row>>>) {
-    let mut heads = BinaryHeap::with_capacity(runs.len());
-    let merged = (|| {
+/// Sorted runs read as one sorted sequence (a k-way merge on a heap of
+/// each run's smallest row).
+struct Merger {
+    runs: Vec<RunReader>,
+    heads: BinaryHeap<Reverse<Head>>,
+}
+
+impl Merger {
+    fn new(mut runs: Vec<RunReader>) -> io::Result<Merger> {
+        let mut heads = BinaryHeap::with_capacity(runs.len());
         for (run, reader) in runs.iter_mut().enumerate() {
             if let Some(row) = reader.next()? {
                 heads.push(Reverse(Head { row, run }));
             }
         }
+        Ok(Merger { runs, heads })
+    }
+
+    fn next(&mut self) -> io::Result<Option<Row>> {
+        let Some(Reverse(Head { row, run })) = self.heads.pop() else {
+            return Ok(None);
+        };
+        if let Some(next) = self.runs[run].next()? {
+            self.heads.push(Reverse(Head { row: next, run }));
+        }
+        Ok(Some(row))
+    }
+}
+
+/// Merges sorted runs into sorted batches sent to `out`, until the runs
+/// end or the receiver is gone.
+fn merge(runs: Vec<RunReader>, out: &mpsc::SyncSender<io::Result<Vec<Row>>>) {
+    let merged = (|| {
+        let mut merger = Merger::new(runs)?;
         let mut batch = Vec::with_capacity(MERGED_BATCH_ROWS);
-        while let Some(Reverse(Head { row, run })) = heads.pop() {
+        while let Some(row) = merger.next()? {
             batch.push(row);
-            if let Some(row) = runs[run].next()? {
-                heads.push(Reverse(Head { row, run }));
-            }
             if batch.len() == MERGED_BATCH_ROWS {
                 let full = std::mem::replace(&mut batch, Vec::with_capacity(MERGED_BATCH_ROWS));
                 if out.send(Ok(full)).is_err() {
@@ -294,6 +346,20 @@ impl Ord for Head {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.row.id.cmp(&other.row.id)
     }
+}
+
+/// Writes rows, already sorted, to a new anonymous temporary file, and
+/// rewinds it for reading.
+fn write_run<R: std::borrow::Borrow<Row>>(
+    rows: impl Iterator<Item = io::Result<R>>,
+) -> io::Result<File> {
+    let mut out = BufWriter::with_capacity(WRITE_BUFFER, tempfile::tempfile()?);
+    for row in rows {
+        write_row(&mut out, row?.borrow())?;
+    }
+    let mut file = out.into_inner().map_err(|e| e.into_error())?;
+    file.seek(SeekFrom::Start(0))?;
+    Ok(file)
 }
 
 /// A row in a run file: each text as a little-endian `u32` length and its
@@ -416,6 +482,43 @@ mod tests {
             })
             .collect();
         assert_eq!(stored, want, "every row, verbatim, inserted in id order");
+    }
+
+    #[test]
+    fn runs_beyond_the_open_file_budget_are_merged_into_one() {
+        let conn = Connection::open_in_memory().unwrap();
+        table(&conn);
+        let mut load = SortedLoad::new(spec());
+        load.run_bytes = 1;
+        load.max_runs = 4;
+        let ids = scrambled(500);
+        for chunk in ids.chunks(9) {
+            load.push(chunk.iter().map(|id| row(id, 1)).collect())
+                .unwrap();
+            assert!(load.runs.len() < 4, "{} runs open", load.runs.len());
+        }
+        assert_eq!(load.finish(&conn).unwrap(), 500);
+        let stored: Vec<String> = conn
+            .prepare("SELECT id FROM Item ORDER BY rowid")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let mut sorted = ids;
+        sorted.sort();
+        assert_eq!(stored, sorted);
+    }
+
+    #[test]
+    fn a_repeated_id_within_a_run_is_an_error_when_it_is_spilled() {
+        let mut load = SortedLoad::new(spec());
+        load.run_bytes = 1;
+        let err = load
+            .push(vec![row("a", 1), row("twice", 2), row("twice", 3)])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"twice\""), "{err}");
     }
 
     #[test]
