@@ -215,7 +215,10 @@ pub trait RestoreTransaction: Send {
     async fn count(&mut self, table: &TableName) -> Result<u64>;
 
     /// Writes records verbatim; returns how many were written (skipped ones
-    /// in [`RestoreMode::SkipExisting`] are not counted).
+    /// in [`RestoreMode::SkipExisting`] are not counted). A backend's bulk
+    /// path ([`RestoreMode::RefuseNonEmpty`]) may hold rows back and count
+    /// them as taken: a row it refuses then fails a later call, at the
+    /// latest [`flush`](Self::flush) or [`commit`](Self::commit).
     async fn write(&mut self, spec: &TableSpec, rows: Vec<Row>, mode: RestoreMode) -> Result<u64>;
 
     /// Completes writes the transaction still holds back (a bulk load that

@@ -177,6 +177,26 @@ pub enum Error {
 }
 
 impl Error {
+    /// A restore row of `table` whose index values do not match the
+    /// table's `indexes` (one rule for every backend's restore path).
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub(crate) fn index_count(
+        backend: &'static str,
+        table: &crate::TableName,
+        row: &crate::Row,
+        indexes: usize,
+    ) -> Self {
+        Error::Backend {
+            backend,
+            context: format!("restoring record {:?} into {table:?}", row.id),
+            source: format!(
+                "the row has {} index values but the table has {indexes} indexes",
+                row.index_values.len()
+            )
+            .into(),
+        }
+    }
+
     #[cfg(feature = "sqlite")]
     pub(crate) fn sqlite(context: impl Into<String>, source: rusqlite::Error) -> Self {
         Error::Backend {

@@ -488,13 +488,7 @@ fn restore_chunks(rows: &[Row]) -> Vec<&[Row]> {
 
 /// A restore row whose index values do not match the table's indexes.
 pub(crate) fn index_count_error(table: &TableName, row: &Row, indexes: usize) -> crate::Error {
-    error::backend(
-        format!("restoring record {:?} into {table:?}", row.id),
-        format!(
-            "the row has {} index values but the table has {indexes} indexes",
-            row.index_values.len()
-        ),
-    )
+    crate::Error::index_count(error::BACKEND, table, row, indexes)
 }
 
 /// Writes restore rows verbatim; returns how many were written.

@@ -96,16 +96,12 @@ impl SortedLoad {
             .iter()
             .find(|r| r.index_values.len() != self.spec.indexes.len())
         {
-            return Err(Error::Backend {
-                backend: "SQLite",
-                context: format!("restoring record {:?} into {:?}", bad.id, self.spec.table),
-                source: format!(
-                    "the row has {} index values but the table has {} indexes",
-                    bad.index_values.len(),
-                    self.spec.indexes.len()
-                )
-                .into(),
-            });
+            return Err(Error::index_count(
+                "SQLite",
+                &self.spec.table,
+                bad,
+                self.spec.indexes.len(),
+            ));
         }
         self.held_bytes += rows.iter().map(row_bytes).sum::<usize>();
         self.held.push(rows);
@@ -447,6 +443,16 @@ mod tests {
         }
     }
 
+    /// Every stored (id, value, index value), in insertion (rowid) order.
+    fn stored(conn: &Connection) -> Vec<(String, String, String)> {
+        conn.prepare("SELECT id, value, by_n FROM Item ORDER BY rowid")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
     /// Ids in a scrambled but repeatable order.
     fn scrambled(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("{:08x}", (i * 7919) % n)).collect()
@@ -465,13 +471,7 @@ mod tests {
         }
         assert!(load.runs.len() > 20, "{} runs", load.runs.len());
         assert_eq!(load.finish(&conn).unwrap(), 3000);
-        let stored: Vec<(String, String, String)> = conn
-            .prepare("SELECT id, value, by_n FROM Item ORDER BY rowid")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
+        let stored = stored(&conn);
         let mut sorted = ids.clone();
         sorted.sort();
         let want: Vec<(String, String, String)> = sorted
@@ -498,13 +498,7 @@ mod tests {
             assert!(load.runs.len() < 4, "{} runs open", load.runs.len());
         }
         assert_eq!(load.finish(&conn).unwrap(), 500);
-        let stored: Vec<String> = conn
-            .prepare("SELECT id FROM Item ORDER BY rowid")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
+        let stored: Vec<String> = stored(&conn).into_iter().map(|(id, _, _)| id).collect();
         let mut sorted = ids;
         sorted.sort();
         assert_eq!(stored, sorted);
